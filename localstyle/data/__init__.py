@@ -1,0 +1,1 @@
+"""Datasets: registry, COCO loading, the person subset, synthetic data, transforms and loaders."""

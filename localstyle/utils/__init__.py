@@ -1,0 +1,1 @@
+"""Small shared utilities: user-facing errors, atomic file writes, image reading, logging."""

@@ -1,0 +1,48 @@
+"""Reading and writing images: EXIF orientation applied, any mode converted, clear errors."""
+import os
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import atomic_open
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def read_image(path, format="RGB"):
+    """Read ``path`` as an H x W x 3 uint8 array in ``format`` ("RGB" or "BGR").
+
+    EXIF orientation is applied; grayscale, palette, RGBA (composited on black, as detectron2 drops
+    alpha) and CMYK images are converted. Raises :class:`LocalstyleError` naming the file if it is
+    missing or cannot be decoded.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise LocalstyleError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            im.load()
+            image = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise LocalstyleError(f"{path}: cannot decode image ({e})") from None
+    if format == "BGR":
+        image = image[:, :, ::-1]
+    elif format != "RGB":
+        raise LocalstyleError(f"{path}: unsupported image format {format!r} (use RGB or BGR)")
+    return np.ascontiguousarray(image)
+
+
+def write_image(path, image, format="RGB", quality=95):
+    """Atomically write an H x W x 3 (or H x W) uint8 array; the file type follows the extension."""
+    image = np.asarray(image)
+    if image.ndim == 3 and format == "BGR":
+        image = image[:, :, ::-1]
+    ext = os.path.splitext(path)[1].lower()
+    kind = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}.get(ext)
+    if kind is None:
+        raise LocalstyleError(f"{path}: unsupported output image extension {ext!r}")
+    kwargs = {"quality": quality} if kind == "JPEG" else {}
+    with atomic_open(path, "wb") as f:
+        Image.fromarray(np.ascontiguousarray(image)).save(f, format=kind, **kwargs)
