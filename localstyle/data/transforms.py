@@ -1,4 +1,7 @@
 """Image transforms shared by training (torchvision.transforms.v2) and inference (detectron2-exact resize)."""
+from torchvision.transforms.v2 import functional as F
+
+from localstyle.utils.errors import LocalstyleError
 
 
 def get_output_shape(height, width, short_edge, max_size):
@@ -12,3 +15,65 @@ def get_output_shape(height, width, short_edge, max_size):
         rescale = max_size * 1.0 / max(newh, neww)
         newh, neww = newh * rescale, neww * rescale
     return int(newh + 0.5), int(neww + 0.5)
+
+
+class ResizeShortestEdge:
+    """detectron2's ResizeShortestEdge on tv_tensors: short side from ``short_edge_lengths``, long side capped.
+
+    ``sample_style`` "choice" picks one of the lengths, "range" an integer in [min, max]; the random choice
+    comes from the ``numpy.random.Generator`` passed to ``__call__`` (so callers control reproducibility).
+    """
+
+    def __init__(self, short_edge_lengths, max_size, sample_style="choice"):
+        if isinstance(short_edge_lengths, int):
+            short_edge_lengths = (short_edge_lengths,)
+        if sample_style not in ("choice", "range"):
+            raise LocalstyleError(f"INPUT.MIN_SIZE_TRAIN_SAMPLING must be 'choice' or 'range', got {sample_style!r}")
+        if sample_style == "range" and len(short_edge_lengths) != 2:
+            raise LocalstyleError(f"INPUT.MIN_SIZE_TRAIN_SAMPLING 'range' needs two sizes, got {short_edge_lengths}")
+        self.lengths, self.max_size, self.sample_style = tuple(short_edge_lengths), max_size, sample_style
+
+    def __call__(self, inputs, rng):
+        h, w = inputs[0].shape[-2:]
+        if self.sample_style == "range":
+            short = int(rng.integers(self.lengths[0], self.lengths[1] + 1))
+        elif len(self.lengths) == 1:
+            short = self.lengths[0]
+        else:
+            short = self.lengths[int(rng.integers(len(self.lengths)))]
+        size = list(get_output_shape(h, w, short, self.max_size))
+        return tuple(F.resize(x, size, antialias=True) for x in inputs)
+
+
+class RandomFlip:
+    """Flip image, boxes and masks horizontally or vertically with probability ``prob``."""
+
+    def __init__(self, direction="horizontal", prob=0.5):
+        self.flip = {"horizontal": F.horizontal_flip, "vertical": F.vertical_flip}[direction]
+        self.prob = prob
+
+    def __call__(self, inputs, rng):
+        if rng.uniform() < self.prob:
+            return tuple(self.flip(x) for x in inputs)
+        return inputs
+
+
+def build_augmentation(cfg, is_train):
+    """The training (multi-scale resize + flip) or test (fixed resize) augmentations for ``cfg.INPUT``."""
+    if cfg.INPUT.CROP.ENABLED:
+        raise LocalstyleError("INPUT.CROP.ENABLED is not supported by localstyle's data pipeline")
+    if not is_train:  # MIN_SIZE_TEST 0 disables resizing, as in detectron2
+        return [ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)] if cfg.INPUT.MIN_SIZE_TEST else []
+    augs = [ResizeShortestEdge(cfg.INPUT.MIN_SIZE_TRAIN, cfg.INPUT.MAX_SIZE_TRAIN, cfg.INPUT.MIN_SIZE_TRAIN_SAMPLING)]
+    if cfg.INPUT.RANDOM_FLIP not in ("horizontal", "vertical", "none"):
+        raise LocalstyleError(f"INPUT.RANDOM_FLIP must be horizontal, vertical or none, got {cfg.INPUT.RANDOM_FLIP!r}")
+    if cfg.INPUT.RANDOM_FLIP != "none":
+        augs.append(RandomFlip(cfg.INPUT.RANDOM_FLIP))
+    return augs
+
+
+def apply_augmentations(augs, inputs, rng):
+    """Apply ``augs`` in order to a tuple of tv_tensors (Image, BoundingBoxes, Mask) consistently."""
+    for aug in augs:
+        inputs = aug(inputs, rng)
+    return inputs

@@ -1,0 +1,25 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   creates .venv, installs localstyle, and runs the main job on the embedded default (offline)
+#   make test   creates .venv, installs localstyle, and runs the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.localstyle-installed
+
+.PHONY: install test demo clean
+
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade-strategy only-if-needed -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+demo: $(STAMP)
+	$(PY) stylize_net.py --config-file configs/stylize/demo.yaml --input assets/photos --output output/demo
+
+clean:
+	rm -rf $(VENV) output

@@ -1,0 +1,90 @@
+"""Training and test data loaders (detectron2's ``build_detection_{train,test}_loader``)."""
+import logging
+
+import torch.utils.data
+
+from localstyle.data.catalog import DatasetCatalog, MetadataCatalog
+from localstyle.data.dataset_mapper import DatasetMapper
+from localstyle.data.samplers import InferenceSampler, TrainingBatchSampler
+from localstyle.utils.errors import LocalstyleError
+
+logger = logging.getLogger(__name__)
+
+
+def get_detection_dataset_dicts(names, filter_empty=True):
+    """Concatenate the dataset dicts of ``names``; with ``filter_empty`` drop images without non-crowd annotations."""
+    if isinstance(names, str):
+        names = [names]
+    if not names:
+        raise LocalstyleError("no dataset given (set DATASETS.TRAIN)")
+    dicts, classes = [], None
+    for name in names:
+        items = DatasetCatalog.get(name)
+        names_classes = MetadataCatalog.get(name).get("thing_classes")
+        if classes is not None and names_classes is not None and names_classes != classes:
+            raise LocalstyleError(f"dataset {name!r} has classes {names_classes} but {names[0]!r} has {classes}")
+        classes = classes or names_classes
+        dicts.extend(items)
+    if filter_empty:
+        before = len(dicts)
+        dicts = [d for d in dicts if any(not a.get("iscrowd", 0) for a in d.get("annotations", []))]
+        logger.info("Removed %d images without usable annotations; %d left", before - len(dicts), len(dicts))
+    return dicts
+
+
+def training_seed(cfg):
+    """The data-order seed: ``cfg.SEED``, or 0 when it is negative (so runs stay resumable)."""
+    return cfg.SEED if cfg.SEED >= 0 else 0
+
+
+def _identity(batch):
+    return batch
+
+
+class _MapTrainBatch(torch.utils.data.Dataset):
+    """Maps a sampler key ``[(index, aug_seed), ...]`` to the list of mapped dicts."""
+
+    def __init__(self, dicts, mapper):
+        self.dicts, self.mapper = dicts, mapper
+
+    def __getitem__(self, key):
+        return [self.mapper(self.dicts[i], seed=list(s)) for i, s in key]
+
+
+class _MapTest(torch.utils.data.Dataset):
+    def __init__(self, dicts, mapper):
+        self.dicts, self.mapper = dicts, mapper
+
+    def __getitem__(self, i):
+        return self.mapper(self.dicts[i])
+
+    def __len__(self):
+        return len(self.dicts)
+
+
+def build_detection_train_loader(cfg, start_iter=0, mapper=None):
+    """Infinite loader of per-process batches (lists of mapped dicts) for ``cfg.DATASETS.TRAIN``.
+
+    The order and the augmentations depend only on ``cfg.SEED`` (negative: 0), the data and the iteration:
+    not on ``DATALOADER.NUM_WORKERS`` nor on the world size (each rank gets its slice of the global batch of
+    ``SOLVER.IMS_PER_BATCH``). ``start_iter=k`` yields exactly the batches an uninterrupted loader yields from
+    iteration ``k`` on. ``mapper(dataset_dict, seed)`` defaults to :class:`DatasetMapper` in training mode.
+    """
+    if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
+        raise LocalstyleError(f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r} is not supported "
+                              f"(only TrainingSampler)")
+    dicts = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    groups = [int(d["width"] < d["height"]) if cfg.DATALOADER.ASPECT_RATIO_GROUPING else 0 for d in dicts]
+    sampler = TrainingBatchSampler(groups, cfg.SOLVER.IMS_PER_BATCH, training_seed(cfg), start_iter)
+    return torch.utils.data.DataLoader(
+        _MapTrainBatch(dicts, mapper or DatasetMapper(cfg, is_train=True)), batch_size=None, sampler=sampler,
+        num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity)
+
+
+def build_detection_test_loader(cfg, dataset_name, mapper=None):
+    """Loader of ``[mapped_dict]`` (batch size 1) over ``dataset_name`` in dataset order; rank ``r`` of ``w``
+    gets items ``r::w``. ``mapper`` defaults to :class:`DatasetMapper` in test mode."""
+    dicts = get_detection_dataset_dicts(dataset_name, filter_empty=False)
+    return torch.utils.data.DataLoader(
+        _MapTest(dicts, mapper or DatasetMapper(cfg, is_train=False)), batch_size=1,
+        sampler=InferenceSampler(len(dicts)), num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity)

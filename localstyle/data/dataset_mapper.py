@@ -1,0 +1,74 @@
+"""Dataset dict -> model input: read the image, convert masks, augment, build ``Instances``."""
+import numpy as np
+import torch
+from pycocotools import mask as mask_utils
+from torchvision import tv_tensors
+
+from localstyle.data.coco import BoxMode
+from localstyle.data.transforms import apply_augmentations, build_augmentation
+from localstyle.structures import Boxes, Instances
+from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.image_io import read_image
+
+
+def segmentation_to_mask(segmentation, height, width):
+    """Polygons (list of flat xy lists), uncompressed or compressed RLE -> H x W uint8 mask."""
+    if isinstance(segmentation, list):
+        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+    elif isinstance(segmentation.get("counts"), list):
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:
+        rle = segmentation
+    return mask_utils.decode(rle)
+
+
+def annotations_to_boxes(annotations):
+    """N x 4 float32 XYXY boxes from annotation dicts (XYWH_ABS or XYXY_ABS)."""
+    boxes = np.array([a["bbox"] for a in annotations], dtype=np.float32).reshape(-1, 4)
+    modes = [a.get("bbox_mode", BoxMode.XYWH_ABS) for a in annotations]
+    xywh = np.array([m == BoxMode.XYWH_ABS for m in modes], dtype=bool)
+    boxes[xywh, 2:] += boxes[xywh, :2]
+    return torch.from_numpy(boxes)
+
+
+class DatasetMapper:
+    """detectron2's DatasetMapper: ``mapper(dataset_dict, seed) -> dict`` with ``image`` (uint8 CHW in
+    ``cfg.INPUT.FORMAT``) and, for training, ``instances`` (gt_boxes, gt_classes, gt_masks; crowd dropped).
+
+    All augmentation randomness comes from ``numpy.random.default_rng(seed)``, so a (sample, seed) pair
+    always maps to the same tensors whatever process or worker runs it.
+    """
+
+    def __init__(self, cfg, is_train=True):
+        self.is_train = is_train
+        self.format = cfg.INPUT.FORMAT
+        self.augmentations = build_augmentation(cfg, is_train)
+
+    def __call__(self, dataset_dict, seed=None):
+        d = {k: v for k, v in dataset_dict.items() if k != "annotations"}
+        image = read_image(d["file_name"], self.format)
+        if image.shape[:2] != (d["height"], d["width"]):
+            raise LocalstyleError(f"{d['file_name']}: image is {image.shape[1]}x{image.shape[0]} but its dataset "
+                                  f"entry says {d['width']}x{d['height']}")
+        rng = np.random.default_rng(seed)
+        inputs = (tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1)),)
+        if not self.is_train:
+            (img,) = apply_augmentations(self.augmentations, inputs, rng)
+            d["image"] = img.as_subclass(torch.Tensor).contiguous()
+            return d
+        anns = [a for a in dataset_dict.get("annotations", []) if not a.get("iscrowd", 0)]
+        h, w = image.shape[:2]
+        masks = np.stack([segmentation_to_mask(a["segmentation"], h, w) for a in anns]) if anns \
+            else np.zeros((0, h, w), dtype=np.uint8)
+        inputs += (tv_tensors.BoundingBoxes(annotations_to_boxes(anns), format="XYXY", canvas_size=(h, w)),
+                   tv_tensors.Mask(torch.from_numpy(masks)))
+        img, boxes, masks = apply_augmentations(self.augmentations, inputs, rng)
+        size = tuple(img.shape[-2:])
+        boxes = Boxes(boxes.as_subclass(torch.Tensor))
+        boxes.clip(size)
+        keep = boxes.nonempty(threshold=1e-5)
+        d["image"] = img.as_subclass(torch.Tensor).contiguous()
+        d["instances"] = Instances(size, gt_boxes=boxes[keep],
+                                   gt_classes=torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)[keep],
+                                   gt_masks=masks.as_subclass(torch.Tensor)[keep].bool())
+        return d
