@@ -1,0 +1,61 @@
+"""DefaultPredictor: detectron2's one-call inference (resize like detectron2, run the model, original-size output)."""
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from localstyle.utils.errors import LocalstyleError
+
+
+class DefaultPredictor:
+    """Build ``cfg``'s model, load ``cfg.MODEL.WEIGHTS`` and predict on BGR uint8 H x W x 3 arrays.
+
+    ``pred(image)`` -> ``{"instances": Instances}`` (CPU tensors, original image size); ``image`` may also be a
+    path. ``pred.predict_batch(images)`` runs several images as one padded batch. ``pred.load_report`` holds
+    the weight-loading report (skipped / missing / unexpected keys).
+    """
+
+    def __init__(self, cfg):
+        from localstyle.modeling import build_model
+        from localstyle.modeling.checkpoint import load_model_weights
+
+        self.cfg = cfg.clone()
+        self.model = build_model(self.cfg)
+        self.model.eval()
+        self.load_report = load_model_weights(self.model, self.cfg)
+        self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
+        self.input_format = cfg.INPUT.FORMAT
+
+    def _prepare(self, image):
+        """BGR array (or path) -> model input dict: resized (PIL bilinear on uint8), CHW float32, format order."""
+        from localstyle.data.transforms import get_output_shape
+
+        if isinstance(image, (str, os.PathLike)):
+            from localstyle.utils.image_io import read_image
+
+            image = read_image(image, format="BGR")
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise LocalstyleError(f"DefaultPredictor expects a BGR uint8 H x W x 3 array, got dtype {image.dtype} "
+                                  f"shape {image.shape}")
+        if self.input_format == "RGB":
+            image = image[:, :, ::-1]
+        height, width = image.shape[:2]
+        new_h, new_w = get_output_shape(height, width, self.min_size, self.max_size)
+        if (new_h, new_w) != (height, width):
+            image = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((new_w, new_h), Image.BILINEAR))
+        tensor = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
+        return {"image": tensor, "height": height, "width": width}
+
+    def predict_batch(self, images):
+        """Predict a list of BGR arrays (or paths) in one padded batch; returns a list of ``{"instances": ...}``."""
+        if not images:
+            return []
+        inputs = [self._prepare(im) for im in images]
+        with torch.no_grad():
+            outputs = self.model(inputs)
+        return [{"instances": o["instances"].to("cpu")} for o in outputs]
+
+    def __call__(self, image):
+        return self.predict_batch([image])[0]
