@@ -19,7 +19,8 @@ test: $(STAMP)
 	$(PY) -m pytest tests
 
 demo: $(STAMP)
-	$(PY) stylize_net.py --config-file configs/stylize/demo.yaml --input assets/photos --output output/demo
+	$(PY) stylize_net.py --config-file configs/stylize/arbitrary_starry_night.yaml \
+		--input "assets/photos/coco_train2017_*.jpg" --output output/demo
 
 clean:
 	rm -rf $(VENV) output

@@ -1,0 +1,33 @@
+"""Logging setup like detectron2's: console on the main process, ``OUTPUT_DIR/log.txt`` per run."""
+import logging
+import os
+import sys
+
+
+def setup_logger(output_dir=None, distributed_rank=0, name="localstyle"):
+    """Configure logger ``name``: console (rank 0 only) and ``output_dir/log.txt`` (``log.txt.rank{r}`` elsewhere).
+
+    Safe to call again (e.g. for a second run in the same process): the previous log file is closed,
+    and the console handler is never duplicated.
+    """
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    fmt = logging.Formatter("[%(asctime)s %(name)s]: %(message)s", datefmt="%m/%d %H:%M:%S")
+    for handler in list(logger.handlers):
+        if isinstance(handler, logging.FileHandler) or distributed_rank > 0:
+            logger.removeHandler(handler)
+            handler.close()
+    if distributed_rank == 0 and not logger.handlers:
+        console = logging.StreamHandler(stream=sys.stdout)
+        console.setLevel(logging.INFO)
+        console.setFormatter(fmt)
+        logger.addHandler(console)
+    if output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        filename = os.path.join(output_dir, "log.txt" if distributed_rank == 0 else f"log.txt.rank{distributed_rank}")
+        file_handler = logging.FileHandler(filename)
+        file_handler.setLevel(logging.DEBUG)
+        file_handler.setFormatter(fmt)
+        logger.addHandler(file_handler)
+    return logger

@@ -1,0 +1,34 @@
+"""Shared by the engine tests: a tiny synthetic COCO set and the unit-test config overrides that use it."""
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNITTEST_CONFIG = os.path.join(REPO, "configs", "tiny", "mask_rcnn_R_50_FPN_unittest.yaml")
+
+
+def make_tiny_synthetic(root, name="mine", num_train=8, num_val=3, size=96):
+    """Generate the synthetic set under ``root``; returns the ``KEY VALUE`` opts registering it as
+    ``{name}_train`` / ``{name}_val`` (names are process-wide: one per test module) and training / testing on them."""
+    from localstyle.data.synthetic import make_synthetic
+
+    jsons = make_synthetic(str(root), num_train, num_val, size, seed=0)
+    entries = [[f"{name}_{s}", jsons[s], os.path.join(str(root), s)] for s in ("train", "val")]
+    return ["DATASETS.REGISTER_COCO", repr(entries), "DATASETS.TRAIN", f"('{name}_train',)",
+            "DATASETS.TEST", f"('{name}_val',)"]
+
+
+def train_net_command(*args):
+    return [sys.executable, os.path.join(REPO, "train_net.py"), "--config-file", UNITTEST_CONFIG, *args]
+
+
+def cli_env():
+    """One OpenMP thread per process: deterministic and fast on shared CPUs."""
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO)
+
+
+def run_train_net(*args, check=True):
+    proc = subprocess.run(train_net_command(*args), env=cli_env(), capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train_net.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc

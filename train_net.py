@@ -1,0 +1,42 @@
+#!/usr/bin/env python
+"""Train or evaluate Mask R-CNN with detectron2's command line (see ``train_net.py --help``).
+
+  python train_net.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml --num-gpus 8
+  python train_net.py --config-file configs/tiny/mask_rcnn_R_50_FPN_synthetic.yaml OUTPUT_DIR out/synth
+  python train_net.py --config-file CFG --eval-only MODEL.WEIGHTS out/synth/model_final.pth
+  python train_net.py --config-file CFG --resume          # continue from OUTPUT_DIR/last_checkpoint
+"""
+
+from localstyle.engine.checkpointer import Checkpointer
+from localstyle.engine.defaults import build_config, default_argument_parser, setup
+from localstyle.engine.launch import launch
+from localstyle.engine.trainer import Trainer
+from localstyle.utils.errors import cli_errors
+
+
+def main(args):
+    """One process's work: evaluation only, or training (then final evaluation when DATASETS.TEST is set)."""
+    cfg = setup(args)
+    if args.eval_only:
+        from localstyle.data import register_datasets_from_cfg
+        from localstyle.modeling import build_model
+
+        register_datasets_from_cfg(cfg)
+        model = build_model(cfg)
+        Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        return Trainer.test(cfg, model)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
+
+
+@cli_errors
+def cli(argv=None):
+    args = default_argument_parser().parse_args(argv)
+    build_config(args)  # report config errors once, before any process is started
+    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
+           dist_url=args.dist_url, args=(args,))
+
+
+if __name__ == "__main__":
+    cli()
