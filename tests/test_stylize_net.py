@@ -1,0 +1,101 @@
+"""stylize_net.py end to end: shipped photos, their COCO annotation masks, a tiny Gatys run."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import stylize_net
+from localstyle.utils.image_io import read_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "stylize", "gatys_starry_night_annotations.yaml")
+PHOTOS = ["coco_train2017_000000360452.jpg", "coco_train2017_000000352257.jpg"]
+FAST = ["MODEL.DEVICE", "cpu", "STYLE.SIZE", "64", "STYLE.GATYS.STEPS", "3", "STYLE.GATYS.SCALES", "[1.0]",
+        "STYLIZE.NUM_WORKERS", "1", "STYLIZE.BATCH_SIZE", "2",
+        "STYLE.IMAGE", os.path.join(ROOT, "assets", "styles", "vangogh_starry_night_1889.jpg"),
+        "DATASETS.REGISTER_COCO", repr([["localstyle_photos",
+                                         os.path.join(ROOT, "assets", "photos", "annotations", "instances_photos.json"),
+                                         os.path.join(ROOT, "assets", "photos")]])]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One torch thread: on small shared CI machines, OpenMP barriers make small convolutions slower with two."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    for name in PHOTOS:
+        shutil.copy(os.path.join(ROOT, "assets", "photos", name), d / name)
+    return d
+
+
+def _run(inputs, out, *extra, overwrite=False):
+    argv = ["--config-file", CONFIG, "--input", str(inputs), "--output", str(out)]
+    return stylize_net.main(argv + (["--overwrite"] if overwrite else []) + FAST + list(extra))
+
+
+def test_end_to_end_outputs_and_exact_background(inputs, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert _run(inputs, out) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert sorted(manifest["images"]) == sorted(os.path.splitext(p)[0] for p in PHOTOS)
+    for name in PHOTOS:
+        stem = os.path.splitext(name)[0]
+        photo = read_image(inputs / name)
+        composite = read_image(out / f"{stem}.png")
+        mask = np.asarray(read_image(out / f"{stem}_mask.png"))[..., 0]
+        assert (out / f"{stem}_strip.jpg").is_file() and composite.shape == photo.shape
+        assert np.array_equal(composite[mask == 0], photo[mask == 0])  # untouched outside the alpha
+        assert (mask == 255).sum() > 1000 and not np.array_equal(composite[mask == 255], photo[mask == 255])
+        entry = manifest["images"][stem]
+        assert entry["instances"] and all(i["class"] == "person" for i in entry["instances"])
+        assert {"box", "score", "area", "style"} <= set(entry["instances"][0])
+        assert entry["settings"]["MASKS.SOURCE"] == "annotations" and entry["timings"]["stylize_s"] > 0
+        assert entry["regions"] and entry["styles"]
+    assert "2 done, 0 skipped" in capsys.readouterr().out
+
+    # resumable: a second run skips both; --overwrite redoes them
+    assert _run(inputs, out) == 0
+    assert "0 done, 2 skipped" in capsys.readouterr().out
+    assert _run(inputs, out, "MASKS.INVERT", "True", overwrite=True) == 0
+    assert "2 done, 0 skipped" in capsys.readouterr().out
+    stem = os.path.splitext(PHOTOS[0])[0]
+    mask = np.asarray(read_image(out / f"{stem}_mask.png"))[..., 0]
+    photo, composite = read_image(inputs / PHOTOS[0]), read_image(out / f"{stem}.png")
+    assert mask[0, 0] == 255 and np.array_equal(composite[mask == 0], photo[mask == 0])  # people kept
+
+
+def test_corrupt_image_is_reported_and_skipped(inputs, tmp_path, capsys):
+    (inputs / "broken.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    out = tmp_path / "out"
+    assert _run(inputs, out, "STYLIZE.STRIP", "False", "MASKS.TOP_K", "1") == 0
+    text = capsys.readouterr().out
+    captured = text + capsys.readouterr().err
+    assert "2 done, 0 skipped (already complete), 1 failed" in captured
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "broken" not in manifest["images"] and all(len(e["instances"]) == 1 for e in manifest["images"].values())
+    assert not (out / "coco_train2017_000000360452_strip.jpg").exists()
+
+
+def test_predictor_source_runs_the_model_batch(inputs, tmp_path, capsys):
+    """MASKS.SOURCE predictor: the tiny (untrained) Mask R-CNN runs on each batch; every output is written."""
+    tiny = os.path.join(ROOT, "configs", "tiny", "mask_rcnn_R_50_FPN_unittest.yaml")
+    out = tmp_path / "out"
+    argv = ["--config-file", tiny, "--input", str(inputs), "--output", str(out), "MODEL.WEIGHTS", "",
+            "MASKS.SOURCE", "predictor", "MASKS.SCORE_THRESH", "0.0", "MASKS.TOP_K", "2"] + FAST[:-2]
+    assert stylize_net.main(argv) == 0
+    assert "2 done" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    for entry in manifest["images"].values():
+        assert entry["settings"]["MASKS.SOURCE"] == "predictor" and len(entry["instances"]) <= 2
+        assert all(0.0 <= i["score"] <= 1.0 and i["class"] in ("person", "ball") for i in entry["instances"])
