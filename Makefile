@@ -16,7 +16,7 @@ $(STAMP): setup.py
 install: $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest -q tests
 
 demo: $(STAMP)
 	$(PY) stylize_net.py --config-file configs/stylize/arbitrary_starry_night.yaml \

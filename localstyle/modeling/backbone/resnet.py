@@ -24,16 +24,21 @@ class BasicStem(nn.Module):
         return F.max_pool2d(x, kernel_size=3, stride=2, padding=1)
 
 
+def _projection_shortcut(in_channels, out_channels, stride, norm):
+    """detectron2's block shortcut: a strided 1x1 conv + norm, only when the channel count changes (else None)."""
+    if in_channels == out_channels:
+        return None
+    return Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False,
+                  norm=get_norm(norm, out_channels))
+
+
 class BasicBlock(nn.Module):
     """Two 3x3 convs (ResNet-18/34)."""
 
     def __init__(self, in_channels, out_channels, *, stride=1, norm="BN"):
         super().__init__()
         self.stride, self.out_channels = stride, out_channels
-        self.shortcut = None
-        if in_channels != out_channels:
-            self.shortcut = Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False,
-                                   norm=get_norm(norm, out_channels))
+        self.shortcut = _projection_shortcut(in_channels, out_channels, stride, norm)
         self.conv1 = Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False,
                             norm=get_norm(norm, out_channels))
         self.conv2 = Conv2d(out_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=False,
@@ -56,10 +61,7 @@ class BottleneckBlock(nn.Module):
                  stride_in_1x1=False, dilation=1):
         super().__init__()
         self.stride, self.out_channels = stride, out_channels
-        self.shortcut = None
-        if in_channels != out_channels:
-            self.shortcut = Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False,
-                                   norm=get_norm(norm, out_channels))
+        self.shortcut = _projection_shortcut(in_channels, out_channels, stride, norm)
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = Conv2d(in_channels, bottleneck_channels, kernel_size=1, stride=stride_1x1, bias=False,
                             norm=get_norm(norm, bottleneck_channels))
