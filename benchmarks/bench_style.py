@@ -149,7 +149,7 @@ def main():
                 loss, _ = objective(image)  # the clamped image: exactly what the evaluator scores
                 loss.backward()
                 run[0] += 1
-                base_trace.append((time.perf_counter() - t0, float(loss)))
+                base_trace.append((time.perf_counter() - t0, loss.item()))
                 return loss
 
             opt.step(closure)

@@ -5,13 +5,14 @@ import numpy as np
 import pytest
 import torch
 
+from localstyle.compose import comparison_strip
 from localstyle.config import get_cfg
 from localstyle.style.gatys import GatysOptimizer, resize
 from localstyle.style.losses import content_loss, gram_matrix, style_loss, tv_loss
-from localstyle.style.methods import STYLE_METHOD_REGISTRY, build_style_method, to_tensor
+from localstyle.style.methods import STYLE_METHOD_REGISTRY, build_style_method, to_tensor, to_uint8
 from localstyle.style.vgg import build_vgg
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.image_io import read_image
+from localstyle.utils.image_io import read_image, write_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO = os.path.join(ROOT, "assets", "photos", "skimage_astronaut.png")
@@ -110,8 +111,11 @@ def test_method_registry_and_target_cache():
 
 
 @pytest.mark.parametrize("size", [96, 192])
-def test_default_strength_keeps_the_person(vgg, size):
-    """With the default weights the style takes hold but the content survives, at two sizes."""
+def test_default_strength_keeps_the_person(vgg, size, tmp_path):
+    """With the default weights the style takes hold but the content survives, at two sizes.
+
+    The comparison strip is written to $LOCALSTYLE_TEST_OUTPUT (default: pytest's tmp dir) for a look.
+    """
     cfg = get_cfg()
     g = cfg.STYLE.GATYS
     content, style = _image(PHOTO, size), _image(STYLE, size)
@@ -122,6 +126,8 @@ def test_default_strength_keeps_the_person(vgg, size):
     with torch.no_grad():
         _, start = opt.objective(content, grams[1.0])(content)
         _, end = opt.objective(content, grams[1.0])(out)
-    print(size, {k: float(v) for k, v in start.items()}, {k: float(v) for k, v in end.items()})
+    out_dir = os.environ.get("LOCALSTYLE_TEST_OUTPUT", str(tmp_path))
+    strip = comparison_strip(to_uint8(content), [to_uint8(style)], to_uint8(out), to_uint8(content), to_uint8(out))
+    write_image(os.path.join(out_dir, f"gatys_default_{size}px_strip.png"), strip)
     assert end["style"] < 0.6 * start["style"], (size, start, end)  # styled
     assert end["content"] < 0.25, (size, end)  # relative relu4_2 error: the person is still there
