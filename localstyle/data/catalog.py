@@ -73,10 +73,6 @@ class Metadata:
         """The attribute ``key``, or ``default`` if it is not set."""
         return self.__dict__.get(key, default)
 
-    def as_dict(self):
-        """A copy of all attributes."""
-        return dict(self.__dict__)
-
 
 class _MetadataCatalog:
     """Maps a dataset name to its :class:`Metadata`, created empty on first access."""

@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - orjson is a declared dependency
 
     JSON_LIBRARY = "json"
 
-PERSON_CATEGORY = {"supercategory": "person", "id": 1, "name": "person"}
 LINK_MODES = ("none", "symlink", "copy")
 PREPARE_COMMAND = "python datasets/prepare_coco_person.py --coco-root ROOT"
 REPORT_NAME = "report.json"

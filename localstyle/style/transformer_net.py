@@ -59,10 +59,6 @@ class TransformerNet(nn.Module):
         """RGB 0..1 (N x 3 x H x W, H and W multiples of 4) -> stylized RGB, roughly 0..1 (unclamped)."""
         return self.out(self.up(self.residual(self.down(x))))
 
-    def config(self):
-        """Constructor arguments, stored in checkpoints so a network can be rebuilt from its file."""
-        return {"channels": self.channels, "num_residual": self.num_residual}
-
 
 @torch.no_grad()
 def stylize_tensor(net, x):
