@@ -24,7 +24,7 @@ def read_image(path, format="RGB"):
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             im.load()
-            image = np.asarray(im.convert("RGB"))
+            image = np.array(im.convert("RGB"))  # a writable copy
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise LocalstyleError(f"{path}: cannot decode image ({e})") from None
     if format == "BGR":
