@@ -12,11 +12,11 @@ we run batches at ``STYLE.SIZE``.
 """
 import os
 
-import cv2
 import numpy as np
 
 from localstyle.style.methods import STYLE_METHOD_REGISTRY, style_key
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.image_io import resize_image
 
 MIN_SIDE = 32  # smaller sides are upscaled before the network (it downsamples by 4 and reflect-pads)
 
@@ -89,15 +89,6 @@ def open_session(model, providers=("CPUExecutionProvider",), threads=0, source=N
         raise LocalstyleError(f"{source}: cannot load ONNX model ({str(e).splitlines()[0]})") from None
 
 
-def resize(image, height, width):
-    """Resize an H x W x C array (uint8 or float32) with area filtering when shrinking, cubic when growing."""
-    if image.shape[:2] == (height, width):
-        return image
-    shrink = height * width < image.shape[0] * image.shape[1]
-    out = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    return out.reshape(height, width, *image.shape[2:])
-
-
 def processing_shape(height, width, size):
     """(h, w) at which the network runs: longest side at most ``size`` (0: no limit), shortest at least MIN_SIDE.
 
@@ -134,7 +125,7 @@ def stylize_in_batches(contents, size, max_batch, run, channels_first=False):
         ph, pw = (-h) % 4, (-w) % 4  # the networks downsample by 4: reflect-pad, crop after
         for start in range(0, len(indices), max_batch):
             chunk = indices[start : start + max_batch]
-            batch = np.stack([resize(contents[i], h, w) for i in chunk]).astype(np.float32) / 255.0
+            batch = np.stack([resize_image(contents[i], h, w) for i in chunk]).astype(np.float32) / 255.0
             batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="reflect")
             if channels_first:
                 out = run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), chunk).transpose(0, 2, 3, 1)
@@ -142,7 +133,7 @@ def stylize_in_batches(contents, size, max_batch, run, channels_first=False):
                 out = run(batch, chunk)
             for i, y in zip(chunk, out[:, :h, :w]):
                 y = (np.clip(y, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-                results[i] = resize(y, *contents[i].shape[:2])
+                results[i] = resize_image(y, *contents[i].shape[:2])
     return results
 
 
@@ -175,7 +166,7 @@ class ArbitraryStylizer:
         for image in images:
             h, w = image.shape[:2]
             scale = self.style_size / min(h, w)
-            x = resize(image, max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
+            x = resize_image(image, max(MIN_SIDE, round(h * scale)), max(MIN_SIDE, round(w * scale)))
             x = (x.astype(np.float32) / 255.0)[None]
             rows.append(session.run(None, {session.get_inputs()[0].name: x})[0])
         return np.concatenate(rows).astype(np.float32)

@@ -1,6 +1,7 @@
 """Reading and writing images: EXIF orientation applied, any mode converted, clear errors."""
 import os
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -32,6 +33,15 @@ def read_image(path, format="RGB"):
     elif format != "RGB":
         raise LocalstyleError(f"{path}: unsupported image format {format!r} (use RGB or BGR)")
     return np.ascontiguousarray(image)
+
+
+def resize_image(image, height, width):
+    """Resize an H x W (x C) array (uint8 or float32): area filtering when shrinking, cubic when growing."""
+    if image.shape[:2] == (height, width):
+        return image
+    shrink = height * width < image.shape[0] * image.shape[1]
+    out = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    return out.reshape(height, width, *image.shape[2:])
 
 
 def write_image(path, image, format="RGB", quality=95):
