@@ -8,7 +8,7 @@ import torch
 
 from localstyle.config import get_cfg
 from localstyle.style.feedforward import load_transformer_net
-from localstyle.style.arbitrary import processing_shape, resize
+from localstyle.style.arbitrary import processing_shape
 from localstyle.style.methods import build_style_method, to_tensor
 from localstyle.style.train_feedforward import (
     FeedForwardTrainer,
@@ -18,7 +18,7 @@ from localstyle.style.train_feedforward import (
 )
 from localstyle.style.transformer_net import TransformerNet, stylize_tensor
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.image_io import read_image
+from localstyle.utils.image_io import read_image, resize_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTOS = os.path.join(ROOT, "assets", "photos")
@@ -96,6 +96,13 @@ def test_resume_continues_the_same_run(tmp_path, train_dir):
     assert FeedForwardTrainer(tiny_cfg(tmp_path / "c", train_dir, 4)).resume_or_load(resume=True) == 0
 
 
+def test_resume_from_a_checkpoint_of_another_width_is_one_line(tmp_path, train_dir, trained):
+    """The run in ``trained`` has 8 channels; a 16-channel trainer cannot resume from it."""
+    wider = FeedForwardTrainer(tiny_cfg(trained, train_dir, 8, **{"FEEDFORWARD.CHANNELS": 16}))
+    with pytest.raises(LocalstyleError, match=r"model_final\.pth: does not fit this model \(Error"):
+        wider.resume_or_load(resume=True)
+
+
 def test_onnx_export_matches_pytorch(trained):
     import onnxruntime as ort
 
@@ -119,8 +126,8 @@ def test_feedforward_method_runs_checkpoint_and_onnx(trained, ext):
     net = load_transformer_net(str(trained / "model_final.pth"))
     for content, result in zip(contents, out):
         h, w = processing_shape(*content.shape[:2], 96)
-        ref = stylize_tensor(net, to_tensor(resize(content, h, w)))[0].permute(1, 2, 0).numpy()
-        expected = resize((ref * 255 + 0.5).astype(np.uint8), *content.shape[:2]).astype(int)
+        ref = stylize_tensor(net, to_tensor(resize_image(content, h, w)))[0].permute(1, 2, 0).numpy()
+        expected = resize_image((ref * 255 + 0.5).astype(np.uint8), *content.shape[:2]).astype(int)
         assert np.abs(result.astype(int) - expected).max() <= (1 if ext == ".pth" else 3)
 
 

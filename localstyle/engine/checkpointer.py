@@ -64,12 +64,15 @@ class Checkpointer:
             data = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, pickle.UnpicklingError) as e:
             raise LocalstyleError(f"{path}: cannot read checkpoint ({e})") from None
-        self.model.load_state_dict(data.pop("model"))
-        for key, obj in self.checkpointables.items():
-            if key in data:
-                obj.load_state_dict(data.pop(key))
-            else:
-                logger.warning(f"{path}: no '{key}' state; it starts fresh")
+        try:
+            self.model.load_state_dict(data.pop("model"))
+            for key, obj in self.checkpointables.items():
+                if key in data:
+                    obj.load_state_dict(data.pop(key))
+                else:
+                    logger.warning(f"{path}: no '{key}' state; it starts fresh")
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise LocalstyleError(f"{path}: does not fit this model ({str(e).splitlines()[0]})") from None
         logger.info(f"Loaded checkpoint {path}")
         return data
 

@@ -13,19 +13,20 @@ import logging
 import os
 import time
 
-import cv2
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from localstyle.style.methods import resolve_device, to_tensor
+from localstyle.engine.checkpointer import Checkpointer
+from localstyle.style.methods import to_tensor
 from localstyle.style.losses import content_loss, gram_matrix, style_loss, tv_loss
 from localstyle.style.transformer_net import TransformerNet
 from localstyle.style.vgg import build_vgg_from_cfg
+from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.file_io import atomic_open, atomic_torch_save
-from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image
+from localstyle.utils.file_io import atomic_open
+from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image, resize_image
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def random_crop(image, size, rng):
     h, w = image.shape[:2]
     scale = size / min(h, w)
     nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
+    image = resize_image(image, nh, nw)
     top, left = rng.integers(0, nh - size + 1), rng.integers(0, nw - size + 1)
     return image[top : top + size, left : left + size]
 
@@ -100,8 +101,7 @@ def resize_longest(image, size):
     if not size or max(h, w) == size:
         return image
     scale = size / max(h, w)
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
+    return resize_image(image, max(1, round(h * scale)), max(1, round(w * scale)))
 
 
 @torch.no_grad()
@@ -156,47 +156,26 @@ class FeedForwardTrainer:
         self.vgg = build_vgg_from_cfg(cfg, self.device)
         self.grams = style_grams(self.vgg, self.style, ff.STYLE_LAYERS, ff.STYLE_SIZE, self.device)
         self.weights = {"content": ff.CONTENT_WEIGHT, "style": ff.STYLE_WEIGHT, "tv": ff.TV_WEIGHT}
+        self.checkpointer = Checkpointer(self.net, self.output_dir, optimizer=self.optimizer, scaler=self.scaler)
         self.start_iter = 0
 
     # -- checkpoints ---------------------------------------------------------------------------------
-    def checkpoint_path(self, iteration):
-        """``model_XXXXXXX.pth`` for an iteration count, ``model_final.pth`` at FEEDFORWARD.MAX_ITER."""
-        name = "model_final.pth" if iteration >= self.cfg.FEEDFORWARD.MAX_ITER else f"model_{iteration - 1:07d}.pth"
-        return os.path.join(self.output_dir, name)
+    def checkpoint_name(self, iteration):
+        """``model_XXXXXXX`` for an iteration count, ``model_final`` at FEEDFORWARD.MAX_ITER."""
+        return "model_final" if iteration >= self.cfg.FEEDFORWARD.MAX_ITER else f"model_{iteration - 1:07d}"
 
     def save(self, iteration):
         """Atomically write the model, optimizer, scaler and iteration count, then ``last_checkpoint``."""
-        path = self.checkpoint_path(iteration)
-        atomic_torch_save(
-            {
-                "model": self.net.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "iteration": iteration,
-                "style_image": os.path.abspath(self.cfg.STYLE.IMAGE),
-            },
-            path,
-        )
-        with atomic_open(os.path.join(self.output_dir, "last_checkpoint"), "w") as f:
-            f.write(os.path.basename(path))
-        return path
+        name = self.checkpoint_name(iteration)
+        self.checkpointer.save(name, iteration=iteration, style_image=os.path.abspath(self.cfg.STYLE.IMAGE))
+        return os.path.join(self.output_dir, f"{name}.pth")
 
     def resume_or_load(self, resume=True):
         """With ``resume``, continue from ``OUTPUT_DIR/last_checkpoint`` when it exists; returns the start iteration."""
-        marker = os.path.join(self.output_dir, "last_checkpoint")
-        if not (resume and os.path.isfile(marker)):
-            return self.start_iter
-        with open(marker) as f:
-            path = os.path.join(self.output_dir, f.read().strip())
-        try:
-            ckpt = torch.load(path, map_location=self.device, weights_only=True)
-            self.net.load_state_dict(ckpt["model"])
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.scaler.load_state_dict(ckpt["scaler"])
-            self.start_iter = int(ckpt["iteration"])
-        except (OSError, KeyError, RuntimeError, ValueError) as e:
-            raise LocalstyleError(f"{path}: cannot resume from this checkpoint ({str(e).splitlines()[0]})") from None
-        logger.info("resumed from %s at iteration %d", path, self.start_iter)
+        path = self.checkpointer.get_checkpoint_file() if resume else None
+        if path is not None:
+            self.start_iter = int(self.checkpointer.load(path)["iteration"])
+            logger.info("resumed from %s at iteration %d", path, self.start_iter)
         return self.start_iter
 
     # -- training ------------------------------------------------------------------------------------
@@ -223,7 +202,7 @@ class FeedForwardTrainer:
             f.write(self.cfg.dump())
         if self.start_iter >= ff.MAX_ITER:
             logger.info("already trained to %d iterations", ff.MAX_ITER)
-            return self.checkpoint_path(ff.MAX_ITER)
+            return os.path.join(self.output_dir, "model_final.pth")
         logger.info("training a %d-channel style network on %d images, %d iterations on %s%s",
                     ff.CHANNELS, len(self.paths), ff.MAX_ITER, self.device, " (AMP)" if self.amp else "")
         writer = SummaryWriter(self.output_dir)
@@ -248,7 +227,7 @@ class FeedForwardTrainer:
         finally:
             progress.close()
             writer.close()
-        return self.checkpoint_path(ff.MAX_ITER)
+        return os.path.join(self.output_dir, "model_final.pth")
 
     def log(self, writer, iteration, losses, seconds):
         """TensorBoard scalars and a ``metrics.json`` line."""
