@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from localstyle.compose import (blend, build_alpha, comparison_strip, crop_boxes, preserve_color,
                                 quantize_alpha, resolve_classes, segmentation_overlay, select_instances)
-from localstyle.style.methods import build_style_method, resolve_device
+from localstyle.style.methods import build_style_method
+from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_write_json
 from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image, write_image

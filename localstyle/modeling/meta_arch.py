@@ -1,6 +1,4 @@
 """GeneralizedRCNN (backbone -> RPN -> ROI heads) with detectron2's input/output format, and its registry."""
-import logging
-
 import torch
 from fvcore.common.registry import Registry
 from torch import nn
@@ -9,12 +7,12 @@ from localstyle.modeling.backbone import build_backbone
 from localstyle.modeling.postprocessing import detector_postprocess
 from localstyle.modeling.roi_heads import build_roi_heads
 from localstyle.modeling.rpn import RPN
+from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = "Meta architectures: classes built as ``cls(cfg)``; pick one with MODEL.META_ARCHITECTURE."
 
-logger = logging.getLogger(__name__)
 
 
 def pad_images(images, size_divisibility, pad_value=0.0):
@@ -102,9 +100,5 @@ def build_model(cfg):
     if name not in META_ARCH_REGISTRY:
         raise LocalstyleError(f"MODEL.META_ARCHITECTURE {name!r} is not registered "
                               f"(known: {sorted(META_ARCH_REGISTRY._obj_map)})")
-    device = torch.device(cfg.MODEL.DEVICE)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        logger.warning("MODEL.DEVICE is %s but CUDA is not available; building the model on cpu", cfg.MODEL.DEVICE)
-        device = torch.device("cpu")
     model = META_ARCH_REGISTRY.get(name)(cfg)
-    return model.to(device)
+    return model.to(torch.device(resolve_device(cfg)))

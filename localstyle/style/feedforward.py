@@ -11,8 +11,9 @@ import os
 import torch
 
 from localstyle.style.arbitrary import onnx_providers, open_session, stylize_in_batches
-from localstyle.style.methods import STYLE_METHOD_REGISTRY, resolve_device
+from localstyle.style.methods import STYLE_METHOD_REGISTRY
 from localstyle.style.transformer_net import TransformerNet
+from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,6 @@ RGB uint8 regions (already cropped and resized by the runner); it returns styliz
 sizes. Register a new one with ``@STYLE_METHOD_REGISTRY.register(name="mine")``.
 """
 import hashlib
-import logging
 
 import numpy as np
 import torch
@@ -13,9 +12,8 @@ from fvcore.common.registry import Registry
 
 from localstyle.style.gatys import GatysOptimizer, resize, scaled_size
 from localstyle.style.vgg import build_vgg_from_cfg
+from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
-
-logger = logging.getLogger(__name__)
 
 
 class _NamedRegistry(Registry):
@@ -48,15 +46,6 @@ def build_style_method(cfg):
             f"STYLE.METHOD: unknown style method {name!r}; registered: {sorted(k for k, _ in STYLE_METHOD_REGISTRY)}"
         ) from None
     return cls(cfg)
-
-
-def resolve_device(cfg):
-    """``cfg.MODEL.DEVICE``, or cpu (with a warning) when it asks for CUDA and none is available."""
-    device = cfg.MODEL.DEVICE
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        logger.warning("MODEL.DEVICE %s: CUDA is not available, using cpu", device)
-        return "cpu"
-    return device
 
 
 def style_key(style):
