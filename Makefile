@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.localstyle-installed
 
-.PHONY: install test demo clean
+.PHONY: install test demo gpu-check clean
 
 $(STAMP): setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) stylize_net.py --config-file configs/stylize/arbitrary_starry_night.yaml \
 		--input "assets/photos/coco_train2017_*.jpg" --output output/demo
+
+# every CUDA path in one run (PASS/FAIL/SKIP lines); on a machine without CUDA it prints SKIP lines only
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) output

@@ -8,6 +8,7 @@ import torch
 from engine_helpers import UNITTEST_CONFIG, make_tiny_synthetic
 from localstyle.config import load_config
 from localstyle.engine.defaults import default_setup
+from localstyle.engine import launch as launch_module
 from localstyle.engine.launch import launch
 from localstyle.engine.trainer import Trainer
 from localstyle.utils import comm
@@ -66,3 +67,16 @@ def test_two_gloo_processes_train_in_lockstep(tmp_path):
     single = _image_ids(_cfg(opts), ITERS)
     assert [sorted(a + b) for a, b in zip(r0["ids"], r1["ids"])] == [sorted(s) for s in single]
     assert (tmp_path / "out" / "model_final.pth").exists() and (tmp_path / "out" / "log.txt.rank1").exists()
+
+
+def _record_group(record_dir):
+    with open(os.path.join(record_dir, "group.json"), "w") as f:
+        json.dump({"initialized": torch.distributed.is_initialized(), "world": comm.get_world_size(),
+                   "backend": torch.distributed.get_backend() if torch.distributed.is_initialized() else None}, f)
+
+
+def test_explicit_dist_url_makes_a_process_group_for_one_process(tmp_path):
+    launch(_record_group, 1, dist_url=f"tcp://127.0.0.1:{launch_module._find_free_port()}", args=(str(tmp_path),))
+    assert json.loads((tmp_path / "group.json").read_text()) == {"initialized": True, "world": 1, "backend": "gloo"}
+    launch(_record_group, 1, dist_url="auto", args=(str(tmp_path),))  # the default: one process, no group
+    assert json.loads((tmp_path / "group.json").read_text())["initialized"] is False

@@ -61,7 +61,9 @@ def default_setup(cfg, args=None):
         os.makedirs(output_dir, exist_ok=True)
     comm.synchronize()
     logger = setup_logger(output_dir, distributed_rank=rank, name="localstyle")
-    logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}")
+    backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else "none"
+    logger.info(f"Rank of current process: {rank}. World size: {comm.get_world_size()}. Process group: "
+                f"backend={backend}")
     logger.info(f"Python {sys.version.split()[0]}, torch {torch.__version__}, "
                 f"CUDA available: {torch.cuda.is_available()}")
     if args is not None:

@@ -47,8 +47,8 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
         _init_and_run(main_func, args, int(os.environ["LOCAL_RANK"]), "env://", None, None, timeout)
         return
     world_size = num_machines * num_gpus_per_machine
-    if world_size <= 1:
-        main_func(*args)
+    if world_size <= 1 and dist_url in (None, "", "auto"):
+        main_func(*args)  # one process: no process group (an explicit --dist-url still makes one)
         return
     if dist_url in (None, "", "auto"):
         if num_machines != 1:

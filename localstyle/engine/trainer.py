@@ -88,6 +88,8 @@ class Trainer:
                 data_time = time.perf_counter() - t0
                 metrics = self.run_step(batch)
                 metrics.update(data_time=data_time, time=time.perf_counter() - t0)
+                if self.device.type == "cuda":
+                    metrics["max_mem"] = torch.cuda.max_memory_allocated(self.device) / 2**20  # MiB, as detectron2
                 if writer is not None:
                     writer.put(self.iter, **metrics)
                 periodic.step(self.iter)
