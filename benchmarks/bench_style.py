@@ -35,7 +35,7 @@ from localstyle.compose import build_alpha, crop_boxes  # noqa: E402
 from localstyle.config import get_cfg  # noqa: E402
 from localstyle.style.gatys import GatysOptimizer, resize  # noqa: E402
 from localstyle.style.losses import StyleObjective  # noqa: E402
-from localstyle.style.methods import to_tensor  # noqa: E402
+from localstyle.style.tensors import to_tensor  # noqa: E402
 from localstyle.style.vgg import build_vgg, receptive_field  # noqa: E402
 from localstyle.utils.image_io import read_image  # noqa: E402
 

@@ -6,8 +6,9 @@ import onnxruntime as ort
 import pytest
 
 from localstyle.config import get_cfg
-from localstyle.style.arbitrary import ArbitraryStylizer, load_dynamic_session, model_dir, builtin_weights
-from localstyle.style.methods import build_style_method
+from localstyle.style.arbitrary import ArbitraryStylizer, builtin_weights, model_dir
+from localstyle.style.onnx_batching import load_dynamic_session
+from localstyle.style import build_style_method
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import read_image
 

@@ -8,7 +8,7 @@ import pytest
 from localstyle.compose import (blend, build_alpha, comparison_strip, crop_boxes, feather, invert, preserve_color,
                                 quantize_alpha, refine_mask, resolve_classes, segmentation_overlay,
                                 select_instances)
-from localstyle.stylize import Detections
+from localstyle.masks import Detections
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import read_image
 

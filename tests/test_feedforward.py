@@ -8,8 +8,9 @@ import torch
 
 from localstyle.config import get_cfg
 from localstyle.style.feedforward import load_transformer_net
-from localstyle.style.arbitrary import processing_shape
-from localstyle.style.methods import build_style_method, to_tensor
+from localstyle.style.onnx_batching import processing_shape
+from localstyle.style import build_style_method
+from localstyle.style.tensors import to_tensor
 from localstyle.style.train_feedforward import (
     FeedForwardTrainer,
     evaluate_style_loss,

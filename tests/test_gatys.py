@@ -9,7 +9,8 @@ from localstyle.compose import comparison_strip
 from localstyle.config import get_cfg
 from localstyle.style.gatys import GatysOptimizer, resize
 from localstyle.style.losses import content_loss, gram_matrix, style_loss, tv_loss
-from localstyle.style.methods import STYLE_METHOD_REGISTRY, build_style_method, to_tensor, to_uint8
+from localstyle.style import STYLE_METHOD_REGISTRY, build_style_method
+from localstyle.style.tensors import to_tensor, to_uint8
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import read_image, write_image
 

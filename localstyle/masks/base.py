@@ -1,0 +1,59 @@
+"""The mask-source interface: :class:`Detections` (instances of one image) and :class:`MaskSource`.
+
+A mask source turns decoded input images into instances to style. The stylize runner calls it once per
+batch with records that have ``.path`` (str) and ``.image`` (H x W x 3 RGB uint8 numpy array), and gets
+back, per record, one :class:`Detections` or the :class:`~localstyle.utils.errors.LocalstyleError` that
+explains why that image has none (the runner reports it and goes on with the others).
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Detections:
+    """Instances of one H x W image as numpy arrays (converted on construction).
+
+    - ``classes``: int64 [N], contiguous ids into the source's ``thing_classes``
+    - ``scores``: float64 [N], 1 for ground truth
+    - ``boxes``: float64 [N, 4], XYXY in pixels
+    - ``masks``: bool [N, H, W]. A source of soft masks (probabilities) gives float32 [N, H, W] in 0..1
+      instead; consumers threshold it at 0.5 where they need a hard mask.
+    """
+
+    classes: np.ndarray
+    scores: np.ndarray
+    boxes: np.ndarray
+    masks: np.ndarray
+
+    def __post_init__(self):
+        self.classes = np.asarray(self.classes, np.int64).reshape(-1)
+        self.scores = np.asarray(self.scores, np.float64).reshape(-1)
+        self.boxes = np.asarray(self.boxes, np.float64).reshape(-1, 4)
+        masks = np.asarray(self.masks)
+        self.masks = masks.astype(np.float32) if np.issubdtype(masks.dtype, np.floating) else masks.astype(bool)
+
+    @classmethod
+    def empty(cls, height, width):
+        """No instances in an ``height`` x ``width`` image."""
+        return cls([], [], np.zeros((0, 4)), np.zeros((0, height, width), bool))
+
+    def __len__(self):
+        return len(self.classes)
+
+
+class MaskSource:
+    """Base of the mask sources: ``MaskSource(cfg)``, then ``source(records) -> [Detections | LocalstyleError]``.
+
+    Subclasses set ``thing_classes`` (the names of the class ids they return) in ``__init__`` and
+    implement ``__call__``; they register with ``@MASK_SOURCE_REGISTRY.register(name=...)``.
+    """
+
+    thing_classes = ()
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+
+    def __call__(self, records):
+        """One :class:`Detections` or LocalstyleError per record, in order."""
+        raise NotImplementedError

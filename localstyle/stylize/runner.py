@@ -1,0 +1,109 @@
+"""The batch loop: decode -> mask source -> plan -> style method (per style, over a batch) -> write."""
+import os
+import time
+
+from tqdm import tqdm
+
+from localstyle.masks import build_mask_source
+from localstyle.style import build_style_method
+from localstyle.stylize.inputs import image_loader, output_stem
+from localstyle.stylize.outputs import Manifest, OutputPaths, manifest_entry, settings_of, write_outputs
+from localstyle.stylize.plan import Planner, stylize_plans
+from localstyle.stylize.styles import StyleBook
+from localstyle.utils.device import resolve_device
+from localstyle.utils.errors import LocalstyleError
+
+
+class StylizeRunner:
+    """Runs the whole batch: ``StylizeRunner(cfg, output_dir, overwrite).run(inputs) -> summary dict``."""
+
+    def __init__(self, cfg, output_dir, overwrite=False):
+        cfg = cfg.clone()
+        cfg.MODEL.DEVICE = resolve_device(cfg)
+        self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
+        self.styles = StyleBook(cfg)
+        if cfg.MASKS.INVERT and not self.styles.default:
+            raise LocalstyleError("MASKS.INVERT styles the background with STYLE.IMAGE: set STYLE.IMAGE")
+        self.masks = build_mask_source(cfg)
+        self.thing_classes = self.masks.thing_classes
+        self.planner = Planner(cfg, self.styles, self.thing_classes)
+        self.method = build_style_method(cfg)
+        self.settings = settings_of(cfg)
+        self.manifest = Manifest(output_dir)
+
+    def output_paths(self, stem):
+        """The :class:`OutputPaths` of image ``stem`` (strip only if STYLIZE.STRIP)."""
+        return OutputPaths.of(self.output_dir, stem, self.cfg.STYLIZE.STRIP)
+
+    def is_complete(self, stem):
+        """All outputs of ``stem`` exist and the manifest has its entry."""
+        paths = self.output_paths(stem).as_dict().values()
+        return stem in self.manifest.images and all(os.path.isfile(p) for p in paths)
+
+    def run(self, inputs):
+        """Stylize every path in ``inputs``; returns ``{"done", "skipped", "failed", "seconds"}``."""
+        t0 = time.perf_counter()
+        os.makedirs(self.output_dir, exist_ok=True)
+        stems, todo, failed = {}, [], []
+        for path in inputs:
+            stem = output_stem(path)
+            if stem in stems:
+                failed.append(path)
+                tqdm.write(f"failed: {path}: same output name {stem!r} as {stems[stem]}; skipped")
+                continue
+            stems[stem] = path
+            if self.overwrite or not self.is_complete(stem):
+                todo.append(path)
+        skipped, done = len(stems) - len(todo), 0
+        loader = image_loader(todo, self.cfg.STYLIZE.BATCH_SIZE, self.cfg.STYLIZE.NUM_WORKERS)
+        with tqdm(total=len(todo), desc="stylize", unit="img", dynamic_ncols=True) as bar:
+            for batch in loader:
+                for r in batch:
+                    if r.error:
+                        failed.append(r.path)
+                        tqdm.write(f"failed: {r.error}; skipped")
+                good = [r for r in batch if not r.error]
+                for r, result in zip(good, self.process_batch(good)):
+                    if isinstance(result, Exception):
+                        failed.append(r.path)
+                        tqdm.write(f"failed: {result}; skipped")
+                    else:
+                        done += 1
+                        self.manifest.images[output_stem(r.path)] = result
+                if good:
+                    self.manifest.save(self.settings)
+                bar.update(len(batch))
+        summary = {"done": done, "skipped": skipped, "failed": len(failed), "failed_files": failed,
+                   "seconds": round(time.perf_counter() - t0, 2)}
+        print(f"stylize: {done} done, {skipped} skipped (already complete), {len(failed)} failed "
+              f"in {summary['seconds']:.1f} s; outputs in {self.output_dir}")
+        return summary
+
+    def process_batch(self, records):
+        """Masks, stylized regions and outputs for decoded ``records``; a manifest entry or exception per record."""
+        if not records:
+            return []
+        t0 = time.perf_counter()
+        dets = self.masks(records)
+        mask_s = (time.perf_counter() - t0) / len(records)
+        plans = [None if isinstance(d, Exception) else self.planner(r.image, d) for r, d in zip(records, dets)]
+        stylized, stylize_s = stylize_plans(self.method, self.styles, plans)
+        results = []
+        for r, det, plan, out, s in zip(records, dets, plans, stylized, stylize_s):
+            if plan is None:
+                results.append(det)
+                continue
+            try:
+                results.append(self.finish(r, plan, out, {"decode_s": r.decode_s, "masks_s": mask_s, "stylize_s": s}))
+            except LocalstyleError as e:
+                results.append(e)
+        return results
+
+    def finish(self, record, plan, stylized, timings):
+        """Write the outputs of one planned and stylized image; returns its manifest entry."""
+        t0 = time.perf_counter()
+        paths = self.output_paths(output_stem(record.path))
+        write_outputs(paths, record.image, plan, stylized, self.styles, self.cfg.STYLE.PRESERVE_COLOR)
+        timings["compose_write_s"] = time.perf_counter() - t0
+        timings["total_s"] = sum(timings.values())
+        return manifest_entry(record.path, record.image, plan, paths, self.settings, timings)
