@@ -16,7 +16,7 @@ import torchvision
 from localstyle.config import get_cfg
 from localstyle.engine.predictor import DefaultPredictor
 from localstyle.modeling import build_model
-from localstyle.modeling.checkpoint import COCO_IDS, D2_URL_PREFIX, load_model_weights
+from localstyle.modeling.weight_loading import COCO_IDS, D2_URL_PREFIX, load_model_weights
 from localstyle.utils.errors import LocalstyleError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -108,7 +108,7 @@ def test_torchvision_maskrcnn_conversion(tmp_path, caplog):
     path = str(tmp_path / "maskrcnn_tv.pth")
     torch.save(tv.state_dict(), path)
     model = build_model(full_r50_cfg(80)).eval()
-    with caplog.at_level(logging.WARNING, logger="localstyle.modeling.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="localstyle.modeling.weight_loading"):
         report = load_model_weights(model, path)
     assert report["format"] == "torchvision"
     assert not report["missing"] and not report["unexpected"] and not report["skipped"]
@@ -140,7 +140,7 @@ def test_torchvision_maskrcnn_conversion(tmp_path, caplog):
     person = build_model(full_r50_cfg(1))
     before = person.roi_heads.box_predictor.cls_score.weight.clone()
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="localstyle.modeling.checkpoint"):
+    with caplog.at_level(logging.WARNING, logger="localstyle.modeling.weight_loading"):
         report = load_model_weights(person, path)
     assert sorted(report["skipped"]) == sorted([
         "roi_heads.box_predictor.cls_score.weight", "roi_heads.box_predictor.cls_score.bias",
@@ -250,9 +250,9 @@ def test_urls_cache_and_offline_error(tmp_path, monkeypatch):
 
 
 def test_export_detectron2_roundtrip(tmp_path, capsys):
-    """export_detectron2.py writes a detectron2 checkpoint + config that re-import to identical outputs."""
+    """tools/export_detectron2.py writes a detectron2 checkpoint + config that re-import to identical outputs."""
     out_dir = tmp_path / "d2"
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "export_detectron2.py"), "--config-file", THIN_YAML,
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export_detectron2.py"), "--config-file", THIN_YAML,
                            "MODEL.WEIGHTS", THIN_PTH, "--output", str(out_dir)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
@@ -272,7 +272,7 @@ def test_export_detectron2_roundtrip(tmp_path, capsys):
     assert len(a) == len(b) > 0
     assert torch.equal(a.pred_boxes.tensor, b.pred_boxes.tensor) and torch.equal(a.scores, b.scores)
     assert torch.equal(a.pred_classes, b.pred_classes) and torch.equal(a.pred_masks, b.pred_masks)
-    spec = importlib.util.spec_from_file_location("export_detectron2", os.path.join(REPO, "export_detectron2.py"))
+    spec = importlib.util.spec_from_file_location("export_detectron2", os.path.join(REPO, "tools", "export_detectron2.py"))
     cli = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cli)
     with pytest.raises(SystemExit) as exit_info:

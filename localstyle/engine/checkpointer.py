@@ -78,14 +78,14 @@ class Checkpointer:
 
     def resume_or_load(self, weights, resume):
         """With ``resume`` and a ``last_checkpoint``: restore everything and return the next iteration.
-        Otherwise load ``weights`` (if any) with ``localstyle.modeling.checkpoint.load_model_weights``; return 0."""
+        Otherwise load ``weights`` (if any) with ``localstyle.modeling.weight_loading.load_model_weights``; return 0."""
         if resume:
             path = self.get_checkpoint_file()
             if path is not None:
                 return int(self.load(path).get("iteration", -1)) + 1
             logger.info(f"--resume: no last_checkpoint in {self.save_dir}; starting from MODEL.WEIGHTS")
         if weights:
-            from localstyle.modeling.checkpoint import load_model_weights
+            from localstyle.modeling.weight_loading import load_model_weights
 
             report = load_model_weights(self.model, weights)
             logger.info(f"Loaded weights {weights}: {_summary(report)}")

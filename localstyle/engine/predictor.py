@@ -18,7 +18,7 @@ class DefaultPredictor:
 
     def __init__(self, cfg):
         from localstyle.modeling import build_model
-        from localstyle.modeling.checkpoint import load_model_weights
+        from localstyle.modeling.weight_loading import load_model_weights
 
         self.cfg = cfg.clone()
         self.model = build_model(self.cfg)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Export a localstyle model as a detectron2 checkpoint + config.
 
-    python export_detectron2.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml \\
+    python tools/export_detectron2.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml \\
         MODEL.WEIGHTS output/model_final.pth --output exported/
 
 writes ``exported/model_final.pth`` (``{"model": state_dict}`` with detectron2's names) and ``exported/config.yaml``
@@ -35,7 +35,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from localstyle.config import load_config
     from localstyle.modeling import build_model
-    from localstyle.modeling.checkpoint import export_detectron2, load_model_weights
+    from localstyle.modeling.weight_loading import export_detectron2, load_model_weights
 
     cfg = load_config(args.config_file, args.opts)
     if not cfg.MODEL.WEIGHTS:
