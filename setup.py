@@ -6,7 +6,6 @@ setup(
     version="0.1.0",
     description="Detectron2-style Mask R-CNN training/benchmarking and masked neural style transfer",
     packages=find_packages(include=["localstyle", "localstyle.*"]),
-    package_data={"localstyle": ["model_zoo/*.yaml"]},
     python_requires=">=3.10",
     install_requires=[
         # torchvision 0.29.2 pins torch 2.15.0; the local CPU-only torch 2.13.0 wheel cannot load

@@ -16,15 +16,12 @@ import json
 import os
 import re
 import statistics
-import sys
 
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.evaluation.tables import markdown_table  # noqa: E402
-from localstyle.utils.errors import LocalstyleError, cli_errors  # noqa: E402
-from localstyle.utils.file_io import atomic_open  # noqa: E402
+from localstyle.evaluation.tables import markdown_table
+from localstyle.utils.errors import LocalstyleError, cli_errors
+from localstyle.utils.file_io import atomic_open
 
 HEADERS = ["config", "dataset", "backbone", "schedule", "iterations", "box AP", "mask AP", "box AP50", "box AP75",
            "mask AP50", "mask AP75", "train s/iter", "inference ms/image"]

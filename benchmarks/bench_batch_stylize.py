@@ -32,10 +32,9 @@ import time
 import cv2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-from localstyle.config import load_config  # noqa: E402
-from localstyle.utils.image_io import read_image, write_image  # noqa: E402
+from localstyle.config import load_config
+from localstyle.utils.image_io import read_image, write_image
 
 STYLE = os.path.join(ROOT, "assets", "styles", "vangogh_starry_night_1889.jpg")
 OURS_CONFIG = os.path.join(ROOT, "configs", "stylize", "arbitrary_starry_night.yaml")

@@ -13,16 +13,13 @@ import argparse
 import glob
 import os
 import statistics
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.config import load_config  # noqa: E402
-from localstyle.utils.errors import LocalstyleError, cli_errors  # noqa: E402
-from localstyle.utils.image_io import read_image  # noqa: E402
+from localstyle.config import load_config
+from localstyle.utils.errors import LocalstyleError, cli_errors
+from localstyle.utils.image_io import read_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_IMAGES = os.path.join(REPO, "tests", "data", "coco_dev", "coco_tiny_train2017", "train2017")

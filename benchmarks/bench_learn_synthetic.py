@@ -10,15 +10,12 @@ Ends with ``result: synthetic_mask_ap50 value=<AP50 on a 0-1 scale> target>=0.5`
 """
 import argparse
 import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.config import load_config  # noqa: E402
-from localstyle.utils.errors import cli_errors  # noqa: E402
+from localstyle.config import load_config
+from localstyle.utils.errors import cli_errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_CONFIG = os.path.join(REPO, "configs", "tiny", "mask_rcnn_R_50_FPN_synthetic.yaml")

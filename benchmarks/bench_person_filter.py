@@ -18,15 +18,12 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.data.person_subset import JSON_LIBRARY, dump_json_bytes  # noqa: E402
+from localstyle.data.person_subset import JSON_LIBRARY, dump_json_bytes
 
 FULL_IMAGES, ANNS_PER_IMAGE, PERSON_FRACTION, TARGET = 118287, 7.3, 0.45, 1.5
 
 CHILD = r"""
 import json, resource, sys, time
-sys.path.insert(0, {repo!r})
 from localstyle.data.person_subset import read_json, write_json, prepare_person_subset
 mode, root, out = sys.argv[1:4]
 t = time.perf_counter()
@@ -91,8 +88,7 @@ def generate(root, num_images, seed=0):
 
 
 def run_child(mode, root, out):
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    res = subprocess.run([sys.executable, "-c", CHILD.format(repo=repo), mode, root, out],
+    res = subprocess.run([sys.executable, "-c", CHILD.format(), mode, root, out],
                          check=True, capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 

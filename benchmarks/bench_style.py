@@ -22,22 +22,19 @@ evaluation time is not counted. Peak memory is the sampled resident-set growth d
 import argparse
 import ctypes
 import os
-import sys
 import threading
 import time
 
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.compose import build_alpha, crop_boxes  # noqa: E402
-from localstyle.config import get_cfg  # noqa: E402
-from localstyle.style.gatys import GatysOptimizer, resize  # noqa: E402
-from localstyle.style.losses import StyleObjective  # noqa: E402
-from localstyle.style.tensors import to_tensor  # noqa: E402
-from localstyle.style.vgg import build_vgg, receptive_field  # noqa: E402
-from localstyle.utils.image_io import read_image  # noqa: E402
+from localstyle.compose import build_alpha, crop_boxes
+from localstyle.config import get_cfg
+from localstyle.style.gatys import GatysOptimizer, resize
+from localstyle.style.losses import StyleObjective
+from localstyle.style.tensors import to_tensor
+from localstyle.style.vgg import build_vgg, receptive_field
+from localstyle.utils.image_io import read_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTENT_LAYERS = ["conv2_2"]  # tutorial conv_4

@@ -14,18 +14,15 @@ Ends with ``result: train_overhead ratio=<trainer/bare> target<=1.10``.
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.config import load_config  # noqa: E402
-from localstyle.engine.defaults import seed_all_rng  # noqa: E402
-from localstyle.engine.trainer import iteration_seed  # noqa: E402
-from localstyle.utils.errors import cli_errors  # noqa: E402
+from localstyle.config import load_config
+from localstyle.engine.defaults import seed_all_rng
+from localstyle.engine.trainer import iteration_seed
+from localstyle.utils.errors import cli_errors
 
 DEFAULT_CONFIG = "configs/tiny/mask_rcnn_R_50_FPN_unittest.yaml"
 

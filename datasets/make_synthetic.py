@@ -9,12 +9,9 @@ built-in datasets synthetic_train / synthetic_val (under $LOCALSTYLE_DATASETS, d
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.data.synthetic import make_synthetic  # noqa: E402
-from localstyle.utils.errors import LocalstyleError, cli_errors  # noqa: E402
+from localstyle.data.synthetic import make_synthetic
+from localstyle.utils.errors import LocalstyleError, cli_errors
 
 
 @cli_errors

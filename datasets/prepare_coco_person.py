@@ -8,12 +8,9 @@ See datasets/README.md. The logic lives in localstyle.data.person_subset.
 """
 import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.data.person_subset import LINK_MODES, format_report, prepare_person_subset  # noqa: E402
-from localstyle.utils.errors import cli_errors  # noqa: E402
+from localstyle.data.person_subset import LINK_MODES, format_report, prepare_person_subset
+from localstyle.utils.errors import cli_errors
 
 
 def parse_args(argv=None):

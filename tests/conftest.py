@@ -1,6 +1,28 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures, and the small real COCO subsets of tests/data registered as datasets."""
+import os
+
 import pytest
 import torch
+
+from localstyle.data import register_coco_instances
+
+COCO_DEV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "coco_dev")
+TINY_SETS = {"coco_tiny": "coco_tiny_train2017", "lizhogn_tiny": "lizhogn_tiny_coco_train2017"}
+
+
+def register_tiny_sets():
+    """``coco_tiny_train2017``, ``lizhogn_tiny_train2017`` (80 classes) and their person-only files
+    ``coco_tiny_person``, ``lizhogn_tiny_person`` (made by the prepare script), same images."""
+    person = {"thing_classes": ["person"], "thing_dataset_id_to_contiguous_id": {1: 0}}
+    for prefix, folder in TINY_SETS.items():
+        image_root = os.path.join(COCO_DEV, folder, "train2017")
+        register_coco_instances(f"{prefix}_train2017", {}, os.path.join(COCO_DEV, folder, "annotations",
+                                                                       "instances_train2017.json"), image_root)
+        register_coco_instances(f"{prefix}_person", person, os.path.join(COCO_DEV, f"{folder}_person", "annotations",
+                                                                        "person_train2017.json"), image_root)
+
+
+register_tiny_sets()
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@
   ``<root>/coco_person/report.json`` (the original COCO folder).
 - ``coco_2017_{train,val}``: ``<root>/coco/annotations/instances_{split}2017.json``, images ``<root>/coco/{split}2017``.
 - ``synthetic_{train,val}``: ``<root>/synthetic/annotations/instances_{split}.json``, images ``<root>/synthetic/{split}``.
-- ``coco_tiny_train2017``, ``lizhogn_tiny_train2017``: the real COCO subsets in ``tests/data/coco_dev`` (80 classes).
-- ``coco_tiny_person``, ``lizhogn_tiny_person``: their person-only files made by the prepare script
-  (``tests/data/coco_dev/<set>_person/annotations/person_train2017.json``), same images.
+
+The small real COCO subsets of the repository's ``tests/data`` are registered by the test suite
+(``tests/conftest.py``), not here: the library does not depend on its test folder.
 
 ``<root>`` is ``$LOCALSTYLE_DATASETS`` (default ``./datasets``), read when a dataset is loaded.
 A missing file raises a one-line :class:`LocalstyleError` naming the file and the command that creates it.
@@ -19,9 +19,6 @@ from localstyle.data.coco import load_coco_json
 from localstyle.data.person_subset import PREPARE_COMMAND, REPORT_NAME, read_json
 from localstyle.utils.errors import LocalstyleError
 
-TEST_DATA_ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                              "tests", "data", "coco_dev")
-TINY_SETS = {"coco_tiny": "coco_tiny_train2017", "lizhogn_tiny": "lizhogn_tiny_coco_train2017"}
 SYNTHETIC_CLASSES = ["person", "ball"]
 
 
@@ -49,13 +46,6 @@ def _coco_paths(split):
 def _synthetic_paths(split):
     base = os.path.join(datasets_root(), "synthetic")
     return os.path.join(base, "annotations", f"instances_{split}.json"), os.path.join(base, split)
-
-
-def _tiny_paths(folder, person):
-    base = os.path.join(TEST_DATA_ROOT, folder)
-    json_file = os.path.join(TEST_DATA_ROOT, f"{folder}_person", "annotations", "person_train2017.json") \
-        if person else os.path.join(base, "annotations", "instances_train2017.json")
-    return json_file, os.path.join(base, "train2017")
 
 
 def _load(name, json_file, image_root):
@@ -91,11 +81,6 @@ def _load_synthetic(name, split):
     return _load(name, json_file, image_root)
 
 
-def _load_tiny(name, json_file, image_root):
-    _require(json_file, "restore tests/data from the repository (see tests/data/README.md)")
-    return _load(name, json_file, image_root)
-
-
 def register_all_builtin():
     """Register every built-in dataset name (called once on ``import localstyle.data``)."""
     person = {"thing_classes": ["person"], "thing_dataset_id_to_contiguous_id": {1: 0}}
@@ -110,10 +95,3 @@ def register_all_builtin():
             DatasetCatalog.register(name, lambda n=name, f=loader, s=s: f(n, s))
             json_file, image_root = paths(s)
             MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="coco", **meta)
-    for prefix, folder in TINY_SETS.items():
-        for is_person in (False, True):
-            name = f"{prefix}_person" if is_person else f"{prefix}_train2017"
-            json_file, image_root = _tiny_paths(folder, is_person)
-            DatasetCatalog.register(name, lambda n=name, j=json_file, r=image_root: _load_tiny(n, j, r))
-            MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="coco",
-                                          **(person if is_person else {}))

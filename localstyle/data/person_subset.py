@@ -1,6 +1,6 @@
 """Full COCO 2017 -> person-only subset: filtering, image checks, optional linking, and a drop report.
 
-The filter reads and writes JSON with orjson when installed (it parses/dumps train2017's 448 MB file
+The filter reads and writes JSON with orjson (it parses/dumps train2017's 448 MB file
 several times faster than the standard library) and checks image presence with one directory listing per
 split, so the whole run costs about one JSON load + one (smaller) JSON dump.
 """
@@ -8,34 +8,24 @@ import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 
+import orjson
+
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open
 
-try:
-    import orjson
 
-    def load_json_bytes(data):
-        """Parse JSON bytes (orjson)."""
-        return orjson.loads(data)
 
-    def dump_json_bytes(obj):
-        """Serialize to JSON bytes (orjson)."""
-        return orjson.dumps(obj)
+def load_json_bytes(data):
+    """Parse JSON bytes (orjson)."""
+    return orjson.loads(data)
 
-    JSON_LIBRARY = "orjson"
-except ImportError:  # pragma: no cover - orjson is a declared dependency
-    import json
 
-    def load_json_bytes(data):
-        """Parse JSON bytes (standard library)."""
-        return json.loads(data)
+def dump_json_bytes(obj):
+    """Serialize to JSON bytes (orjson)."""
+    return orjson.dumps(obj)
 
-    def dump_json_bytes(obj):
-        """Serialize to JSON bytes (standard library)."""
-        return json.dumps(obj, separators=(",", ":")).encode()
 
-    JSON_LIBRARY = "json"
-
+JSON_LIBRARY = "orjson"
 LINK_MODES = ("none", "symlink", "copy")
 PREPARE_COMMAND = "python datasets/prepare_coco_person.py --coco-root ROOT"
 REPORT_NAME = "report.json"
