@@ -19,19 +19,13 @@ import statistics
 
 import yaml
 
+from localstyle.engine.hooks import read_metrics
 from localstyle.evaluation.tables import markdown_table
 from localstyle.utils.errors import LocalstyleError, cli_errors
 from localstyle.utils.file_io import atomic_open
 
 HEADERS = ["config", "dataset", "backbone", "schedule", "iterations", "box AP", "mask AP", "box AP50", "box AP75",
            "mask AP50", "mask AP75", "train s/iter", "inference ms/image"]
-
-
-def _read_jsonl(path):
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def _config_name(output_dir):
@@ -56,7 +50,8 @@ def run_rows(output_dir):
     fpn = "FPN" if "fpn" in model["BACKBONE"]["NAME"] else model["BACKBONE"]["NAME"]
     name = _config_name(output_dir)
     schedule = re.search(r"_(\d+x)\b", name)
-    train = [r for r in _read_jsonl(os.path.join(output_dir, "metrics.json")) if "total_loss" in r]
+    metrics = os.path.join(output_dir, "metrics.json")
+    train = [r for r in (read_metrics(metrics) if os.path.isfile(metrics) else []) if "total_loss" in r]
     base = {
         "config": name,
         "backbone": f"R{model['RESNETS']['DEPTH']}-{fpn}",

@@ -69,3 +69,17 @@ def test_every_module_imports_and_the_packages_register_every_method_and_source(
     assert methods == str(["arbitrary", "feedforward", "gatys"])
     assert sources == str(["annotations", "predictor"])
     assert imported == f"imported {len(names)}"
+
+
+def test_backbone_registry_has_the_default_backbone():
+    from localstyle.config import get_cfg
+    from localstyle.modeling import BACKBONE_REGISTRY
+
+    cfg = get_cfg()
+    assert cfg.MODEL.BACKBONE.NAME in BACKBONE_REGISTRY
+    assert "build_resnet_fpn_backbone" in BACKBONE_REGISTRY
+    cfg.MODEL.RESNETS.DEPTH = 18
+    cfg.MODEL.RESNETS.RES2_OUT_CHANNELS = 64
+    from localstyle.modeling import build_backbone
+
+    assert set(build_backbone(cfg).output_shape()) == set(cfg.MODEL.RESNETS.OUT_FEATURES)

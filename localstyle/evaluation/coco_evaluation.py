@@ -15,6 +15,7 @@ import torch
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from localstyle.data.coco import load_coco_api
 from localstyle.utils import comm
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_write_json
@@ -61,7 +62,7 @@ def evaluate_coco_json(gt_json, results_json, iou_type, cat_ids=None):
     in an area range) are NaN. ``cat_ids`` restricts evaluation to those dataset category ids."""
     if iou_type not in ("bbox", "segm"):
         raise LocalstyleError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
-    coco_gt = gt_json if isinstance(gt_json, COCO) else _load_coco(gt_json)
+    coco_gt = gt_json if isinstance(gt_json, COCO) else load_coco_api(gt_json)
     if isinstance(results_json, (str, os.PathLike)):
         try:
             with open(results_json, encoding="utf-8") as f:
@@ -91,17 +92,6 @@ def evaluate_coco_json(gt_json, results_json, iou_type, cat_ids=None):
         name: float(coco_eval.stats[i] * 100) if coco_eval.stats[i] >= 0 else float("nan")
         for i, name in enumerate(METRIC_NAMES)
     }
-
-
-def _load_coco(json_file):
-    json_file = os.fspath(json_file)
-    if not os.path.isfile(json_file):
-        raise LocalstyleError(f"{json_file}: COCO annotation file not found")
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            return COCO(json_file)
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise LocalstyleError(f"{json_file}: not a COCO annotation file ({e})") from None
 
 
 class COCOEvaluator:
@@ -146,7 +136,7 @@ class COCOEvaluator:
         results = list(itertools.chain(*[p["results"] for p in predictions]))
         if self.output_dir:
             atomic_write_json(os.path.join(self.output_dir, "coco_instances_results.json"), results)
-        coco_gt = _load_coco(self.json_file)
+        coco_gt = load_coco_api(self.json_file)
         cat_ids = sorted(self.class_to_category.values()) if self.class_to_category else None
         tasks = ["bbox"] + (["segm"] if any("segmentation" in r for r in results) else [])
         metrics = {task: evaluate_coco_json(coco_gt, results, task, cat_ids=cat_ids) for task in tasks}

@@ -53,11 +53,3 @@ class Box2BoxTransform:
         x2 = pred_ctr_x + 0.5 * pred_w
         y2 = pred_ctr_y + 0.5 * pred_h
         return torch.stack((x1, y1, x2, y2), dim=-1).reshape(deltas.shape)
-
-
-def smooth_l1_loss(input, target, beta):
-    """Summed smooth-L1 (fvcore's definition; ``beta < 1e-5`` is plain L1)."""
-    diff = torch.abs(input - target)
-    if beta < 1e-5:
-        return diff.sum()
-    return torch.where(diff < beta, 0.5 * diff ** 2 / beta, diff - 0.5 * beta).sum()

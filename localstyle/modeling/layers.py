@@ -1,9 +1,15 @@
 """Layers with detectron2's semantics and parameter names: FrozenBatchNorm2d, Conv2d (+norm, +activation), inits."""
+import warnings
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from localstyle.utils.errors import LocalstyleError
+
+with warnings.catch_warnings():  # fvcore.nn's __init__ jit-scripts its focal losses: torch's FutureWarning
+    warnings.simplefilter("ignore", FutureWarning)
+    from fvcore.nn import smooth_l1_loss  # noqa: F401  (detectron2's box-regression loss, used by rpn/roi_heads)
 
 
 class FrozenBatchNorm2d(nn.Module):

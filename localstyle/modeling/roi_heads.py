@@ -8,7 +8,8 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.ops import batched_nms, roi_align
 
-from localstyle.modeling.box_regression import Box2BoxTransform, smooth_l1_loss
+from localstyle.modeling.box_regression import Box2BoxTransform
+from localstyle.modeling.layers import smooth_l1_loss
 from localstyle.modeling.layers import Conv2d, c2_msra_fill, c2_xavier_fill, get_norm
 from localstyle.modeling.matcher import Matcher, pairwise_iou, subsample_labels
 from localstyle.modeling.poolers import ROIPooler
@@ -182,7 +183,8 @@ class StandardROIHeads(nn.Module):
         else:
             fg_deltas = deltas.view(-1, self.num_classes, 4)[fg, gt_classes[fg]]
         gt_deltas = self.box2box_transform.get_deltas(proposal_boxes[fg], gt_boxes[fg])
-        loss_box_reg = smooth_l1_loss(fg_deltas, gt_deltas, self.smooth_l1_beta) / max(gt_classes.numel(), 1.0)
+        loss_box_reg = smooth_l1_loss(fg_deltas, gt_deltas, self.smooth_l1_beta, "sum")
+        loss_box_reg = loss_box_reg / max(gt_classes.numel(), 1.0)
         return {"loss_cls": loss_cls, "loss_box_reg": loss_box_reg * self.box_reg_loss_weight}
 
     def mask_loss(self, features, samples, targets):

@@ -5,7 +5,8 @@ from torch.nn import functional as F
 from torchvision.ops import batched_nms
 
 from localstyle.modeling.anchor_generator import DefaultAnchorGenerator
-from localstyle.modeling.box_regression import Box2BoxTransform, smooth_l1_loss
+from localstyle.modeling.box_regression import Box2BoxTransform
+from localstyle.modeling.layers import smooth_l1_loss
 from localstyle.modeling.matcher import Matcher, pairwise_iou, subsample_labels
 from localstyle.utils.errors import LocalstyleError
 
@@ -117,7 +118,8 @@ class RPN(nn.Module):
         anchors = torch.cat(anchors)
         pos_mask = gt_labels == 1
         gt_deltas = torch.stack([self.box2box_transform.get_deltas(anchors, b) for b in gt_boxes])
-        loc_loss = smooth_l1_loss(torch.cat(deltas, dim=1)[pos_mask], gt_deltas[pos_mask], self.smooth_l1_beta)
+        loc_loss = smooth_l1_loss(torch.cat(deltas, dim=1)[pos_mask], gt_deltas[pos_mask], self.smooth_l1_beta,
+                                  reduction="sum")
         valid = gt_labels >= 0
         cls_loss = F.binary_cross_entropy_with_logits(torch.cat(logits, dim=1)[valid], gt_labels[valid].float(),
                                                       reduction="sum")

@@ -4,6 +4,7 @@ import math
 from torch import nn
 from torch.nn import functional as F
 
+from localstyle.modeling.backbone.build import BACKBONE_REGISTRY
 from localstyle.modeling.backbone.resnet import build_resnet_backbone
 from localstyle.modeling.layers import Conv2d, c2_xavier_fill, get_norm
 from localstyle.utils.errors import LocalstyleError
@@ -87,6 +88,7 @@ class FPN(nn.Module):
         return dict(zip(self._out_features, results))
 
 
+@BACKBONE_REGISTRY.register()
 def build_resnet_fpn_backbone(cfg):
     """detectron2's ``build_resnet_fpn_backbone``: ResNet + FPN (MODEL.FPN.*) + P6 max-pool."""
     bottom_up = build_resnet_backbone(cfg)

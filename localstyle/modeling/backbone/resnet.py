@@ -2,6 +2,7 @@
 from torch import nn
 from torch.nn import functional as F
 
+from localstyle.modeling.backbone.build import BACKBONE_REGISTRY
 from localstyle.modeling.layers import Conv2d, c2_msra_fill, freeze_module, get_norm
 from localstyle.utils.errors import LocalstyleError
 
@@ -130,6 +131,7 @@ class ResNet(nn.Module):
         return outputs
 
 
+@BACKBONE_REGISTRY.register()
 def build_resnet_backbone(cfg):
     """ResNet from ``cfg.MODEL.RESNETS`` (DEPTH 18/34/50/101/152, groups, widths, stride_in_1x1, dilation, norm)."""
     r = cfg.MODEL.RESNETS
