@@ -254,7 +254,7 @@ _C.GLOBAL = CN()
 _C.GLOBAL.HACK = 1.0
 
 # ============================================================================ localstyle sections
-# Style transfer (localstyle.style). Owned by the style engine; see README "Style keys".
+# Style transfer (localstyle.style). Owned by the style engine; see README "Stylizing people".
 _C.STYLE = CN()
 # "gatys" (optimization), "arbitrary" (Magenta arbitrary-style ONNX network), "feedforward" (Johnson net).
 _C.STYLE.METHOD = "gatys"
