@@ -34,7 +34,7 @@ import cv2
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from localstyle.config import load_config
-from localstyle.utils.image_io import read_image, write_image
+from localstyle.utils.image_io import read_image, resize_image, write_image
 
 STYLE = os.path.join(ROOT, "assets", "styles", "vangogh_starry_night_1889.jpg")
 OURS_CONFIG = os.path.join(ROOT, "configs", "stylize", "arbitrary_starry_night.yaml")
@@ -70,7 +70,7 @@ def prepare_photos(folder, num_images, size):
             nh, nw = round(h * s), round(w * s)
             sx, sy = nw / w, nh / h
             name = f"{info['id']:012d}.jpg"
-            write_image(os.path.join(folder, name), cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA))
+            write_image(os.path.join(folder, name), resize_image(image, nh, nw, interpolation=cv2.INTER_AREA))
             images.append({"id": info["id"], "file_name": name, "height": nh, "width": nw})
             for a in anns[info["id"]]:
                 if a.get("iscrowd") or not isinstance(a["segmentation"], list):

@@ -4,6 +4,8 @@ import colorsys
 import cv2
 import numpy as np
 
+from localstyle.utils.image_io import resize_image
+
 
 def _colors(n):
     """``n`` distinct saturated RGB colours."""
@@ -28,7 +30,7 @@ def segmentation_overlay(image, masks, boxes, labels, alpha=0.5):
 
 def _fit_height(image, height):
     h, w = image.shape[:2]
-    return cv2.resize(image, (max(1, round(w * height / h)), height), interpolation=cv2.INTER_AREA)
+    return resize_image(image, height, max(1, round(w * height / h)), interpolation=cv2.INTER_AREA)
 
 
 def _style_panel(styles, height):

@@ -52,6 +52,21 @@ def tv_loss(image, weight=None):
     return dx.mean() + dy.mean()
 
 
+def perceptual_losses(feats, content_targets, style_grams, image, weight=None, tv=True):
+    """``{"content", "style", "tv"}`` losses of ``image`` (N x 3 x H x W) from its VGG features ``feats``.
+
+    ``content_targets``: ``{layer: target features}``; ``style_grams``: ``{layer: target Gram}`` (1 x C x C
+    broadcasts over the batch); each term is averaged over its layers. Features are taken in float32 (AMP).
+    ``tv=False`` leaves the TV term at zero.
+    """
+    c = sum(content_loss(feats[k].float(), t.float(), weight) for k, t in content_targets.items())
+    c = c / max(len(content_targets), 1)
+    s = sum(style_loss(gram_matrix(feats[k].float(), weight), g) for k, g in style_grams.items())
+    s = s / max(len(style_grams), 1)
+    t = tv_loss(image.float(), weight) if tv else image.new_zeros(())
+    return {"content": c, "style": s, "tv": t}
+
+
 class StyleObjective:
     """Weighted sum of content, style and TV losses of one image against fixed targets.
 
@@ -71,10 +86,8 @@ class StyleObjective:
     def __call__(self, image):
         """``(total, {"content": c, "style": s, "tv": t})`` for N x 3 x H x W ``image``."""
         feats = self.vgg(image, self.content_layers + self.style_layers)
-        c = sum(content_loss(feats[k], self.content_targets[k], self.weight) for k in self.content_layers)
-        c = c / max(len(self.content_layers), 1)
-        s = sum(style_loss(gram_matrix(feats[k], self.weight), self.style_grams[k]) for k in self.style_layers)
-        s = s / max(len(self.style_layers), 1)
-        t = tv_loss(image, self.weight) if self.tv_weight else image.new_zeros(())
-        total = self.content_weight * c + self.style_weight * s + self.tv_weight * t
-        return total, {"content": c.detach(), "style": s.detach(), "tv": t.detach()}
+        losses = perceptual_losses(feats, self.content_targets, self.style_grams, image, self.weight,
+                                   tv=bool(self.tv_weight))
+        total = self.content_weight * losses["content"] + self.style_weight * losses["style"] \
+            + self.tv_weight * losses["tv"]
+        return total, {k: v.detach() for k, v in losses.items()}

@@ -8,7 +8,6 @@ order and crops depend only on ``STYLE.SEED`` and the sample index, so ``--resum
 OUTPUT_DIR layout (detectron2's): ``config.yaml``, ``model_XXXXXXX.pth``, ``last_checkpoint``,
 ``model_final.pth``, ``metrics.json`` (one JSON object per line) and TensorBoard event files.
 """
-import json
 import logging
 import os
 import time
@@ -19,14 +18,15 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from localstyle.engine.checkpointer import Checkpointer
+from localstyle.engine.hooks import MetricsWriter
+from localstyle.style.losses import gram_matrix, perceptual_losses
 from localstyle.style.tensors import to_tensor
-from localstyle.style.losses import content_loss, gram_matrix, style_loss, tv_loss
 from localstyle.style.transformer_net import TransformerNet
 from localstyle.style.vgg import build_vgg_from_cfg
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open
-from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image, resize_image
+from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image, resize_image, resize_longest
 
 logger = logging.getLogger(__name__)
 
@@ -95,15 +95,6 @@ def build_train_loader(cfg, paths, start_iter=0):
     return DataLoader(dataset, batch_size=ff.BATCH_SIZE, sampler=sampler, num_workers=cfg.DATALOADER.NUM_WORKERS)
 
 
-def resize_longest(image, size):
-    """Resize an RGB uint8 image so its longest side is ``size`` (0: unchanged)."""
-    h, w = image.shape[:2]
-    if not size or max(h, w) == size:
-        return image
-    scale = size / max(h, w)
-    return resize_image(image, max(1, round(h * scale)), max(1, round(w * scale)))
-
-
 @torch.no_grad()
 def style_grams(vgg, style, layers, size, device):
     """Gram matrices (1 x C x C) of an RGB uint8 style image resized to ``size`` (longest side)."""
@@ -112,17 +103,12 @@ def style_grams(vgg, style, layers, size, device):
     return {k: gram_matrix(feats[k].float()) for k in layers}
 
 
-def perceptual_losses(vgg, output, content, grams, content_layers):
-    """``{"content", "style", "tv"}`` losses of ``output`` against its ``content`` batch and style Grams."""
-    style_layers = list(grams)
-    feats = vgg(output, list(content_layers) + style_layers)
+def batch_losses(vgg, output, content, grams, content_layers):
+    """``{"content", "style", "tv"}`` losses of ``output`` against its ``content`` batch and the style Grams."""
+    feats = vgg(output, list(content_layers) + list(grams))
     with torch.no_grad():
         targets = vgg(content, list(content_layers))
-    c = sum(content_loss(feats[k].float(), targets[k].float()) for k in content_layers) / len(content_layers)
-    s = sum(
-        style_loss(gram_matrix(feats[k].float()), grams[k].expand(output.shape[0], -1, -1)) for k in style_layers
-    ) / len(style_layers)
-    return {"content": c, "style": s, "tv": tv_loss(output.float())}
+    return perceptual_losses(feats, {k: targets[k] for k in content_layers}, grams, output)
 
 
 @torch.no_grad()
@@ -130,9 +116,7 @@ def evaluate_style_loss(net, vgg, images, grams):
     """Mean style loss of ``net``'s outputs on a batch of RGB 0..1 ``images`` (N x 3 x H x W)."""
     net.eval()
     out = net(images).clamp(0.0, 1.0)
-    feats = vgg(out, list(grams))
-    losses = [style_loss(gram_matrix(feats[k]), g.expand(len(out), -1, -1)) for k, g in grams.items()]
-    return float(sum(losses) / len(losses))
+    return float(perceptual_losses(vgg(out, list(grams)), {}, grams, out, tv=False)["style"])
 
 
 class FeedForwardTrainer:
@@ -184,7 +168,7 @@ class FeedForwardTrainer:
         self.net.train()
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
             layers = self.cfg.FEEDFORWARD.CONTENT_LAYERS
-            losses = perceptual_losses(self.vgg, self.net(batch), batch, self.grams, layers)
+            losses = batch_losses(self.vgg, self.net(batch), batch, self.grams, layers)
             total = sum(self.weights[k] * v for k, v in losses.items() if self.weights[k])
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
@@ -194,8 +178,6 @@ class FeedForwardTrainer:
 
     def train(self):
         """Run iterations ``start_iter .. MAX_ITER``; returns the path of ``model_final.pth``."""
-        from torch.utils.tensorboard import SummaryWriter
-
         ff = self.cfg.FEEDFORWARD
         os.makedirs(self.output_dir, exist_ok=True)
         with atomic_open(os.path.join(self.output_dir, "config.yaml"), "w") as f:
@@ -205,7 +187,7 @@ class FeedForwardTrainer:
             return os.path.join(self.output_dir, "model_final.pth")
         logger.info("training a %d-channel style network on %d images, %d iterations on %s%s",
                     ff.CHANNELS, len(self.paths), ff.MAX_ITER, self.device, " (AMP)" if self.amp else "")
-        writer = SummaryWriter(self.output_dir)
+        writer = MetricsWriter(self.output_dir, ff.MAX_ITER, start_iter=self.start_iter + 1, period=ff.LOG_PERIOD)
         iteration, start, bad = self.start_iter, time.perf_counter(), 0
         progress = tqdm(total=ff.MAX_ITER, initial=iteration, desc="style net", unit="it", dynamic_ncols=True)
         try:
@@ -230,10 +212,6 @@ class FeedForwardTrainer:
         return os.path.join(self.output_dir, "model_final.pth")
 
     def log(self, writer, iteration, losses, seconds):
-        """TensorBoard scalars and a ``metrics.json`` line."""
-        for k, v in losses.items():
-            writer.add_scalar(f"loss/{k}", v, iteration)
-        writer.add_scalar("lr", self.optimizer.param_groups[0]["lr"], iteration)
-        record = {"iteration": iteration, **{f"loss_{k}": v for k, v in losses.items()}, "time": seconds}
-        with open(os.path.join(self.output_dir, "metrics.json"), "a") as f:
-            f.write(json.dumps(record) + "\n")
+        """A ``metrics.json`` line and TensorBoard scalars, through the engine's :class:`MetricsWriter`."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        writer.write_scalars(iteration, {**{f"loss_{k}": v for k, v in losses.items()}, "lr": lr, "time": seconds})

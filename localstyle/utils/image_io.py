@@ -49,6 +49,15 @@ def resize_image(image, height, width, interpolation=None, upscale=cv2.INTER_CUB
     return out.reshape(height, width, *image.shape[2:])
 
 
+def resize_longest(image, size):
+    """Resize an image so its longest side is ``size`` (0: unchanged), with :func:`resize_image`."""
+    h, w = image.shape[:2]
+    if not size or max(h, w) == size:
+        return image
+    scale = size / max(h, w)
+    return resize_image(image, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
 def write_image(path, image, format="RGB", quality=95):
     """Atomically write an H x W x 3 (or H x W) uint8 array; the file type follows the extension."""
     image = np.asarray(image)
