@@ -9,20 +9,20 @@
 
 Writes <stem>.png, <stem>_mask.png, <stem>_strip.jpg per image and manifest.json into --output.
 """
-import argparse
 import logging
 
 from localstyle.config import load_config
+from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argument_parser(__doc__)
     p.add_argument("--config-file", required=True, metavar="FILE", help="configs/stylize/<name>.yaml")
     p.add_argument("--input", required=True, help="an image file, a folder of images, or a glob pattern")
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="redo images whose outputs are already complete")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
+    add_config_opts(p)
     return p
 
 

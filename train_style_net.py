@@ -9,17 +9,17 @@
 
 Then stylize with ``STYLE.METHOD feedforward STYLE.WEIGHTS out/ff/model_final.pth`` (or ``model_final.onnx``).
 """
-import argparse
 import os
 
 from localstyle.config import load_config
+from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 from localstyle.utils.logger import setup_logger
 
 
-def argument_parser():
+def build_parser():
     """Flags of train_style_net.py; trailing ``KEY VALUE`` pairs override the config."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argument_parser(__doc__)
     p.add_argument("--config-file", default="", metavar="FILE", help="YAML config (detectron2 format)")
     p.add_argument("--style", metavar="IMAGE", help="style image (sets STYLE.IMAGE)")
     source = p.add_mutually_exclusive_group()
@@ -28,13 +28,13 @@ def argument_parser():
     p.add_argument("--output", metavar="DIR", help="output directory (sets OUTPUT_DIR)")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/last_checkpoint if present")
     p.add_argument("--export-onnx", action="store_true", help="also write OUTPUT_DIR/model_final.onnx")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
+    add_config_opts(p)
     return p
 
 
 @cli_errors
 def main(argv=None):
-    args = argument_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     opts = list(args.opts)
     for flag, key in ((args.style, "STYLE.IMAGE"), (args.output, "OUTPUT_DIR")):
         if flag:

@@ -8,7 +8,6 @@ Per run (and per evaluated dataset) it reads config.yaml, metrics.json (train s/
 20-iteration median times) and inference[/<dataset>]/results.json (AP on detectron2's 0-100 scale, inference
 ms/image measured during evaluation). Missing pieces show as empty cells.
 """
-import argparse
 import csv
 import glob
 import io
@@ -21,6 +20,7 @@ import yaml
 
 from localstyle.engine.hooks import read_metrics
 from localstyle.evaluation.tables import markdown_table
+from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 from localstyle.utils.file_io import atomic_open
 
@@ -95,7 +95,7 @@ def build_table(output_dirs):
 
 @cli_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("output_dirs", nargs="+", help="train_net.py OUTPUT_DIRs")
     parser.add_argument("--md", help="also write the Markdown table here")
     parser.add_argument("--csv", help="also write the CSV table here")

@@ -18,7 +18,6 @@ STYLE.GATYS.STEPS of its config. Prints images/s and ends with
 
   python benchmarks/bench_batch_stylize.py [--num-images 20] [--repeats 2] [--gatys-steps 3]
 """
-import argparse
 import contextlib
 import io
 import json
@@ -34,6 +33,7 @@ import cv2
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from localstyle.config import load_config
+from localstyle.utils.cli import argument_parser
 from localstyle.utils.image_io import read_image, resize_image, write_image
 
 STYLE = os.path.join(ROOT, "assets", "styles", "vangogh_starry_night_1889.jpg")
@@ -123,7 +123,7 @@ def gatys_seconds_per_image(folder, json_file, steps):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argument_parser(__doc__)
     p.add_argument("--num-images", type=int, default=20)
     p.add_argument("--size", type=int, default=512, help="longest side of the benchmark photos")
     p.add_argument("--repeats", type=int, default=2, help="runs per side (alternating); the best counts")

@@ -9,7 +9,6 @@ Baseline "bare": ``model([inputs])`` under no_grad on inputs prepared once (resi
 share one model and its weights; rounds alternate. Default images: the real COCO photos in tests/data.
 Ends with ``result: infer_overhead ratio=<predictor/bare> target<=1.10``.
 """
-import argparse
 import glob
 import os
 import statistics
@@ -18,6 +17,7 @@ import time
 import torch
 
 from localstyle.config import load_config
+from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 from localstyle.utils.image_io import read_image
 
@@ -28,14 +28,14 @@ DEFAULT_WEIGHTS = os.path.join(REPO, "output", "bench_learn_synthetic", "model_f
 
 @cli_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default=os.path.join(REPO, "configs/tiny/mask_rcnn_R_50_FPN_synthetic.yaml"))
     parser.add_argument("--weights", default=None, help="default: bench_learn_synthetic's model if present")
     parser.add_argument("--images", default=DEFAULT_IMAGES)
     parser.add_argument("--num-images", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is robust on shared CPUs)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE")
+    add_config_opts(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     weights = args.weights if args.weights is not None else (DEFAULT_WEIGHTS if os.path.isfile(DEFAULT_WEIGHTS) else "")

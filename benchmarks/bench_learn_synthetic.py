@@ -8,13 +8,13 @@ Generates the set first if missing (localstyle.data.synthetic, as datasets/make_
 $LOCALSTYLE_DATASETS or ./datasets). Also prints the first and last logged total loss of the run.
 Ends with ``result: synthetic_mask_ap50 value=<AP50 on a 0-1 scale> target>=0.5``.
 """
-import argparse
 import os
 import time
 
 import torch
 
 from localstyle.config import load_config
+from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -34,13 +34,13 @@ def ensure_synthetic():
 
 @cli_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default=DEFAULT_CONFIG)
     parser.add_argument("--output", default=os.path.join(REPO, "output", "bench_learn_synthetic"))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is robust on shared CPUs; 2 is faster on an idle 2-core machine)")
     parser.add_argument("--target", type=float, default=0.5)
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE")
+    add_config_opts(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from localstyle.engine.defaults import default_setup

@@ -8,7 +8,6 @@ a temporary COCO root, then times, each in a fresh subprocess:
   filter:   localstyle.data.person_subset.prepare_person_subset(..., splits=["train2017"])
 and prints ``result: person_filter ratio=<filter/baseline> target<=1.5``.
 """
-import argparse
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ import time
 import numpy as np
 
 from localstyle.data.person_subset import JSON_LIBRARY, dump_json_bytes
+from localstyle.utils.cli import argument_parser
 
 FULL_IMAGES, ANNS_PER_IMAGE, PERSON_FRACTION, TARGET = 118287, 7.3, 0.45, 1.5
 
@@ -94,7 +94,7 @@ def run_child(mode, root, out):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--scale", type=float, default=1.0, help="fraction of COCO train2017's size (1.0 = full)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()

@@ -19,7 +19,6 @@ evaluation time is not counted. Peak memory is the sampled resident-set growth d
   python benchmarks/bench_style.py                 # full run: 512 px, 300 steps (minutes on 2 cores)
   python benchmarks/bench_style.py --size 192 --steps 60   # quick check
 """
-import argparse
 import ctypes
 import os
 import threading
@@ -34,6 +33,7 @@ from localstyle.style.gatys import GatysOptimizer, resize
 from localstyle.style.losses import StyleObjective
 from localstyle.style.tensors import to_tensor
 from localstyle.style.vgg import build_vgg, receptive_field
+from localstyle.utils.cli import argument_parser
 from localstyle.utils.image_io import read_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -85,7 +85,7 @@ def person_mask(json_file, file_name):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argument_parser(__doc__)
     p.add_argument("--size", type=int, default=512, help="longest image side in pixels")
     p.add_argument("--steps", type=int, default=300, help="baseline objective evaluations (tutorial: 300)")
     p.add_argument("--photo", default="coco_train2017_000000360452.jpg", help="a COCO photo in assets/photos")

@@ -11,7 +11,6 @@ Trainer.train() (metrics, TensorBoard, per-iteration reseeding, LR schedule, che
 are the gaps between consecutive batch requests; rounds alternate to spread machine noise evenly.
 Ends with ``result: train_overhead ratio=<trainer/bare> target<=1.10``.
 """
-import argparse
 import os
 import statistics
 import tempfile
@@ -22,6 +21,7 @@ import torch
 from localstyle.config import load_config
 from localstyle.engine.defaults import seed_all_rng
 from localstyle.engine.trainer import iteration_seed
+from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
 DEFAULT_CONFIG = "configs/tiny/mask_rcnn_R_50_FPN_unittest.yaml"
@@ -76,13 +76,13 @@ def trainer_loop(cfg, batches):
 
 @cli_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default=DEFAULT_CONFIG)
     parser.add_argument("--iters", type=int, default=20, help="iterations per round and loop")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=2, help="iterations per round left out of the timing")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is robust on shared CPUs)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE")
+    add_config_opts(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from localstyle.data import register_datasets_from_cfg

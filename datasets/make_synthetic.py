@@ -7,16 +7,16 @@
 Writes OUTPUT/annotations/instances_{train,val}.json and OUTPUT/{train,val}/*.png; registered as the
 built-in datasets synthetic_train / synthetic_val (under $LOCALSTYLE_DATASETS, default ./datasets).
 """
-import argparse
 import os
 
 from localstyle.data.synthetic import make_synthetic
+from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 
 
 @cli_errors
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--output", default=os.path.join("datasets", "synthetic"))
     p.add_argument("--num-train", type=int, default=64)
     p.add_argument("--num-val", type=int, default=16)

@@ -6,15 +6,15 @@
 
 See datasets/README.md. The logic lives in localstyle.data.person_subset.
 """
-import argparse
 import os
 
 from localstyle.data.person_subset import LINK_MODES, format_report, prepare_person_subset
+from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import cli_errors
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--coco-root", required=True,
                    help="COCO 2017 root holding annotations/instances_{split}.json and {split}/*.jpg")
     p.add_argument("--output", default=os.path.join("datasets", "coco_person"),

@@ -9,15 +9,15 @@ writes ``exported/model_final.pth`` (``{"model": state_dict}`` with detectron2's
 ``cfg = get_cfg(); cfg.merge_from_file("exported/config.yaml"); DefaultPredictor(cfg)``.
 Trailing ``KEY VALUE`` pairs override the config, as for train_net.py.
 """
-import argparse
 import logging
 import sys
 
+from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default="", metavar="FILE", help="localstyle/detectron2 config YAML")
     parser.add_argument("--output", required=True, metavar="DIR", help="directory for model_final.pth + config.yaml")
     parser.add_argument("--name", default="model_final", help="checkpoint file name without .pth")

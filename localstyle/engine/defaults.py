@@ -1,5 +1,4 @@
 """detectron2's ``default_argument_parser`` flags and ``default_setup``: output dir, logging, config dump, seeding."""
-import argparse
 import logging
 import os
 import random
@@ -10,6 +9,7 @@ import torch
 
 from localstyle.config import load_config
 from localstyle.utils import comm
+from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open
 from localstyle.utils.logger import setup_logger
@@ -17,19 +17,16 @@ from localstyle.utils.logger import setup_logger
 
 def default_argument_parser(epilog=None):
     """Parser with detectron2's training flags and trailing ``KEY VALUE`` config overrides."""
-    parser = argparse.ArgumentParser(
-        epilog=epilog or (
-            "Examples:\n"
-            "  Train on 8 GPUs:     train_net.py --num-gpus 8 --config-file cfg.yaml\n"
-            "  Evaluate:            train_net.py --config-file cfg.yaml --eval-only MODEL.WEIGHTS model_final.pth\n"
-            "  2 machines (run on each):\n"
-            "    machine 0: train_net.py --num-gpus 8 --num-machines 2 --machine-rank 0 --dist-url tcp://ip0:port\n"
-            "    machine 1: train_net.py --num-gpus 8 --num-machines 2 --machine-rank 1 --dist-url tcp://ip0:port\n"
-            "  torchrun:            torchrun --nproc_per_node 8 train_net.py --config-file cfg.yaml\n"
-            "Without CUDA, --num-gpus N starts N CPU processes that train together over gloo."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argument_parser(None, epilog=epilog or (
+        "Examples:\n"
+        "  Train on 8 GPUs:     train_net.py --num-gpus 8 --config-file cfg.yaml\n"
+        "  Evaluate:            train_net.py --config-file cfg.yaml --eval-only MODEL.WEIGHTS model_final.pth\n"
+        "  2 machines (run on each):\n"
+        "    machine 0: train_net.py --num-gpus 8 --num-machines 2 --machine-rank 0 --dist-url tcp://ip0:port\n"
+        "    machine 1: train_net.py --num-gpus 8 --num-machines 2 --machine-rank 1 --dist-url tcp://ip0:port\n"
+        "  torchrun:            torchrun --nproc_per_node 8 train_net.py --config-file cfg.yaml\n"
+        "Without CUDA, --num-gpus N starts N CPU processes that train together over gloo."
+    ))
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler, iteration)")
@@ -40,8 +37,7 @@ def default_argument_parser(epilog=None):
     parser.add_argument("--dist-url", default="auto",
                         help="initialization URL for torch.distributed: 'auto' (free local port, one machine) "
                              "or tcp://<machine 0 host>:<port>")
-    parser.add_argument("opts", default=[], nargs=argparse.REMAINDER,
-                        help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 0.01")
+    add_config_opts(parser)
     return parser
 
 
