@@ -22,9 +22,9 @@ def segmentation_to_mask(segmentation, height, width):
     return mask_utils.decode(rle)
 
 
-def annotations_to_boxes(annotations):
-    """N x 4 float32 XYXY boxes from annotation dicts (XYWH_ABS or XYXY_ABS)."""
-    boxes = np.array([a["bbox"] for a in annotations], dtype=np.float32).reshape(-1, 4)
+def annotations_to_boxes(annotations, dtype=np.float32):
+    """N x 4 XYXY boxes (a ``dtype`` tensor) from annotation dicts (XYWH_ABS or XYXY_ABS)."""
+    boxes = np.array([a["bbox"] for a in annotations], dtype=dtype).reshape(-1, 4)
     modes = [a.get("bbox_mode", BoxMode.XYWH_ABS) for a in annotations]
     xywh = np.array([m == BoxMode.XYWH_ABS for m in modes], dtype=bool)
     boxes[xywh, 2:] += boxes[xywh, :2]
