@@ -23,7 +23,6 @@ Without CUDA every check prints ``SKIP: no CUDA`` (this is how `make gpu-check` 
 The GPU machine has its own Python and PyTorch and no package index: `benchmarks/gpu_wheelhouse.sh` prepares the
 wheels of the missing dependencies and prints the device command.
 """
-import argparse
 import glob
 import json
 import math
@@ -34,6 +33,8 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+
+from localstyle.utils.cli import argument_parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PERSON_CFG = {50: "configs/person/mask_rcnn_R_50_FPN_1x.yaml", 101: "configs/person/mask_rcnn_R_101_FPN_3x.yaml"}
@@ -406,7 +407,7 @@ def onnxruntime_cuda(ctx):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argument_parser(__doc__)
     p.add_argument("--workdir", default=os.path.join(ROOT, "output", "gpu_check"), help="scratch and output folder")
     p.add_argument("--only", nargs="*", metavar="NAME", help="run only these checks")
     p.add_argument("--time-limit", type=float, default=420, help="skip the remaining checks after this many seconds")
