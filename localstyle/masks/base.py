@@ -17,8 +17,8 @@ class Detections:
     - ``classes``: int64 [N], contiguous ids into the source's ``thing_classes``
     - ``scores``: float64 [N], 1 for ground truth
     - ``boxes``: float64 [N, 4], XYXY in pixels
-    - ``masks``: bool [N, H, W]. A source of soft masks (probabilities) gives float32 [N, H, W] in 0..1
-      instead; consumers threshold it at 0.5 where they need a hard mask.
+    - ``masks``: bool [N, H, W], True inside the instance (hard masks; the runner refines and feathers them
+      into the alpha it blends with). A source with probabilities thresholds them before returning.
     """
 
     classes: np.ndarray
@@ -30,8 +30,7 @@ class Detections:
         self.classes = np.asarray(self.classes, np.int64).reshape(-1)
         self.scores = np.asarray(self.scores, np.float64).reshape(-1)
         self.boxes = np.asarray(self.boxes, np.float64).reshape(-1, 4)
-        masks = np.asarray(self.masks)
-        self.masks = masks.astype(np.float32) if np.issubdtype(masks.dtype, np.floating) else masks.astype(bool)
+        self.masks = np.asarray(self.masks, bool)
 
     @classmethod
     def empty(cls, height, width):
