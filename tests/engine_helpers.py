@@ -1,4 +1,5 @@
 """Shared by the engine tests: a tiny synthetic COCO set and the unit-test config overrides that use it."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -32,3 +33,23 @@ def run_train_net(*args, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"train_net.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
+
+
+def person_run_opts():
+    """The unit-test model trained on real COCO person annotations (tests/data), as the person_run fixture runs it;
+    train_net.py registers the person sets that tests/conftest.py registered here, under the same names."""
+    from localstyle.data import MetadataCatalog
+
+    names = ("coco_tiny_person", "lizhogn_tiny_person")
+    entries = [[n, MetadataCatalog.get(n).json_file, MetadataCatalog.get(n).image_root] for n in names]
+    return ["DATASETS.REGISTER_COCO", repr(entries), "DATASETS.TRAIN", f"('{names[0]}',)",
+            "DATASETS.TEST", f"('{names[1]}',)", "MODEL.ROI_HEADS.NUM_CLASSES", "1", "SOLVER.MAX_ITER", "4",
+            "TEST.EVAL_PERIOD", "2", "SOLVER.CHECKPOINT_PERIOD", "100"]
+
+
+def load_script(*parts):
+    """Import a command-line script of the repository (e.g. ``"tools", "ap_report.py"``) as a module."""
+    spec = importlib.util.spec_from_file_location(parts[-1][:-3], os.path.join(REPO, *parts))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,7 +1,5 @@
 """train_net.py end to end on a tiny CPU model: output layout, exact resume after SIGKILL, divergence stop,
 --eval-only, config errors."""
-import csv
-import importlib.util
 import json
 import math
 import os
@@ -12,7 +10,7 @@ import time
 import pytest
 import torch
 
-from engine_helpers import REPO, UNITTEST_CONFIG, cli_env, make_tiny_synthetic, run_train_net, train_net_command
+from engine_helpers import UNITTEST_CONFIG, cli_env, load_script, make_tiny_synthetic, run_train_net, train_net_command
 from localstyle.config import load_config
 
 NO_TEST = ["DATASETS.TEST", "()"]
@@ -119,13 +117,6 @@ def test_eval_only_writes_detectron2_results(full_run, data_opts, tmp_path):
     assert "AP" in proc.stdout
 
 
-def _load_script(*parts):
-    spec = importlib.util.spec_from_file_location(parts[-1][:-3], os.path.join(REPO, *parts))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("args, message", [
     (["SOLVER.NOT_A_KEY", "1"], "unknown config key SOLVER.NOT_A_KEY"),
     (["--eval-only", "DATASETS.TEST", "()"], "--eval-only needs DATASETS.TEST"),
@@ -133,24 +124,9 @@ def _load_script(*parts):
     else (["SOLVER.STEPS", "x"], "SOLVER.STEPS"),
 ])
 def test_config_errors_are_one_line(args, message, capsys):
-    train_net = _load_script("train_net.py")
+    train_net = load_script("train_net.py")
     with pytest.raises(SystemExit) as exc:
         train_net.cli(["--config-file", UNITTEST_CONFIG, *args])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and err.startswith("error:") and len(err.strip().splitlines()) == 1
     assert message in err
-
-
-def test_ap_table_summarizes_runs(full_run, tmp_path):
-    ap_table = _load_script("benchmarks", "ap_table.py")
-    ap_table.main([str(full_run), "--md", str(tmp_path / "t.md"), "--csv", str(tmp_path / "t.csv")])
-    rows = list(csv.DictReader((tmp_path / "t.csv").open()))
-    assert len(rows) == 1
-    row = rows[0]
-    results = json.loads((full_run / "inference" / "results.json").read_text())
-    assert row["config"] == "mask_rcnn_R_50_FPN_unittest" and row["backbone"] == "R50-FPN"
-    assert row["iterations"] == "6" and row["dataset"] == "mine_val"
-    assert float(row["train s/iter"]) > 0
-    assert float(row["inference ms/image"]) == pytest.approx(results["timing"]["inference_ms_per_image"])
-    assert row["box AP"] == str(results["bbox"]["AP"])
-    assert "| mask_rcnn_R_50_FPN_unittest | mine_val | R50-FPN |" in (tmp_path / "t.md").read_text()

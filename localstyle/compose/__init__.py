@@ -5,9 +5,9 @@ Everything here is shared by all style methods, so compositing looks the same wh
 from localstyle.compose.composite import blend, crop_boxes, preserve_color
 from localstyle.compose.masks import build_alpha, feather, invert, quantize_alpha, refine_mask
 from localstyle.compose.select import resolve_classes, select_instances
-from localstyle.compose.strip import comparison_strip, segmentation_overlay
+from localstyle.compose.strip import captioned_row, comparison_strip, segmentation_overlay
 
 __all__ = [
-    "blend", "build_alpha", "comparison_strip", "crop_boxes", "feather", "invert", "preserve_color",
-    "quantize_alpha", "refine_mask", "resolve_classes", "segmentation_overlay", "select_instances",
+    "blend", "build_alpha", "captioned_row", "comparison_strip", "crop_boxes", "feather", "invert",
+    "preserve_color", "quantize_alpha", "refine_mask", "resolve_classes", "segmentation_overlay", "select_instances",
 ]

@@ -13,11 +13,13 @@ def _colors(n):
 
 
 def segmentation_overlay(image, masks, boxes, labels, alpha=0.5):
-    """``image`` with each mask tinted, its box drawn and its label ("person 0.98") written above it."""
+    """``image`` with each mask tinted, its box drawn and its label ("person 0.98") written above it; a mask may
+    be ``None`` (box-only instances)."""
     out = image.astype(np.float32).copy()
-    colors = _colors(len(masks))
+    colors = _colors(len(boxes))
     for m, color in zip(masks, colors):
-        out[m] = out[m] * (1 - alpha) + np.asarray(color, np.float32) * alpha
+        if m is not None:
+            out[m] = out[m] * (1 - alpha) + np.asarray(color, np.float32) * alpha
     out = np.clip(out, 0, 255).astype(np.uint8)
     thick = max(1, round(max(image.shape[:2]) / 300))
     for (x0, y0, x1, y1), label, color in zip(boxes, labels, colors):
@@ -46,11 +48,9 @@ def _style_panel(styles, height):
     return panel
 
 
-def comparison_strip(content, styles, stylized, segmentation, outcome, height=256, gap=4):
-    """One RGB uint8 image: the five panels side by side at ``height`` with a caption over each."""
-    panels = [_fit_height(content, height), _style_panel(styles, height), _fit_height(stylized, height),
-              _fit_height(segmentation, height), _fit_height(outcome, height)]
-    captions = ["content", "style", "stylized", "segmentation", "outcome"]
+def captioned_row(panels, captions, height=256, gap=4):
+    """One RGB uint8 image: ``panels`` resized to ``height``, side by side, with a caption over each."""
+    panels = [_fit_height(p, height) for p in panels]
     top = 20
     width = sum(p.shape[1] for p in panels) + gap * (len(panels) - 1)
     strip = np.full((height + top, width, 3), 255, np.uint8)
@@ -60,3 +60,9 @@ def comparison_strip(content, styles, stylized, segmentation, outcome, height=25
         cv2.putText(strip, caption, (x + 4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         x += panel.shape[1] + gap
     return strip
+
+
+def comparison_strip(content, styles, stylized, segmentation, outcome, height=256, gap=4):
+    """One RGB uint8 image: the five panels side by side at ``height`` with a caption over each."""
+    return captioned_row([content, _style_panel(styles, height), stylized, segmentation, outcome],
+                         ["content", "style", "stylized", "segmentation", "outcome"], height, gap)

@@ -27,7 +27,19 @@ def register_datasets_from_cfg(cfg):
     return names
 
 
+def resolve_dataset(name=None, cfg=None):
+    """``(name, dataset_dicts, metadata)`` of a registered dataset: ``name``, else ``cfg.DATASETS.TEST[0]``;
+    ``cfg``'s DATASETS.REGISTER_COCO entries are registered first."""
+    if cfg is not None:
+        register_datasets_from_cfg(cfg)
+        name = name or (cfg.DATASETS.TEST[0] if cfg.DATASETS.TEST else None)
+    if not name:
+        raise LocalstyleError("no dataset given: pass --dataset NAME (or a --config-file with DATASETS.TEST)")
+    dicts = DatasetCatalog.get(name)
+    return name, dicts, MetadataCatalog.get(name)
+
+
 register_all_builtin()
 
 __all__ = ["BoxMode", "DatasetCatalog", "Metadata", "MetadataCatalog", "load_coco_json",
-           "register_coco_instances", "register_datasets_from_cfg"]
+           "register_coco_instances", "register_datasets_from_cfg", "resolve_dataset"]

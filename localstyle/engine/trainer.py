@@ -170,8 +170,8 @@ class Trainer:
     @staticmethod
     def test(cfg, model, iteration=None):
         """Evaluate ``model`` on every DATASETS.TEST entry; on the main process returns ``{dataset: results}``,
-        writes ``OUTPUT_DIR/inference[/<dataset>]/{coco_instances_results.json, results.json, ap_table.md}``
-        and logs the AP table."""
+        writes ``OUTPUT_DIR/inference[/<dataset>]/{coco_instances_results.json, results.json, pr_curves.npz,
+        ap_table.md}`` and logs the AP table."""
         from localstyle.data.build import build_detection_test_loader
 
         model = unwrap_model(model)

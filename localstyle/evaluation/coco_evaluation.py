@@ -16,6 +16,7 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from localstyle.data.coco import load_coco_api
+from localstyle.evaluation.pr_curves import PR_CURVES_FILE, PRCurves
 from localstyle.utils import comm
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_write_json
@@ -60,45 +61,68 @@ def evaluate_coco_json(gt_json, results_json, iou_type, cat_ids=None):
     """AP, AP50, AP75, APs, APm, APl (0-100) of a results file (path or list of dicts) against a COCO
     ground-truth file (path or ``COCO``). Metrics COCOeval cannot compute (no predictions, no ground truth
     in an area range) are NaN. ``cat_ids`` restricts evaluation to those dataset category ids."""
+    coco_gt = gt_json if isinstance(gt_json, COCO) else load_coco_api(gt_json)
+    results = read_results_json(results_json) if isinstance(results_json, (str, os.PathLike)) else results_json
+    return coco_metrics(run_cocoeval(coco_gt, results, iou_type, cat_ids, source=results_json))
+
+
+def run_cocoeval(coco_gt, results, iou_type, cat_ids=None, params=None, source="results"):
+    """pycocotools' ``COCOeval`` of the result dicts ``results`` after ``evaluate()`` and ``accumulate()``
+    (``None`` without results). ``params`` (a dict) overrides ``COCOeval.params`` fields, e.g. ``iouThrs``."""
     if iou_type not in ("bbox", "segm"):
         raise LocalstyleError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
-    coco_gt = gt_json if isinstance(gt_json, COCO) else load_coco_api(gt_json)
-    if isinstance(results_json, (str, os.PathLike)):
-        try:
-            with open(results_json, encoding="utf-8") as f:
-                results = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
-            raise LocalstyleError(f"{results_json}: cannot read results JSON ({e})") from None
-    else:
-        results = results_json
     # Fresh dicts (loadRes adds keys to them). Like detectron2, segm results drop "bbox" so that pycocotools
     # takes the mask area for the small/medium/large split.
     results = [{k: v for k, v in r.items() if not (iou_type == "segm" and k == "bbox")}
                for r in results if cat_ids is None or r["category_id"] in cat_ids]
     if iou_type == "segm" and any("segmentation" not in r for r in results):
-        raise LocalstyleError(f"{results_json!s:.200}: segm evaluation needs a 'segmentation' in every result")
+        raise LocalstyleError(f"{source!s:.200}: segm evaluation needs a 'segmentation' in every result")
     if not results:
-        return _nan_metrics()
+        return None
     with contextlib.redirect_stdout(io.StringIO()) as out:
         coco_dt = coco_gt.loadRes(results)
         coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
         if cat_ids is not None:
             coco_eval.params.catIds = sorted(cat_ids)
+        for key, value in (params or {}).items():
+            setattr(coco_eval.params, key, value)
         coco_eval.evaluate()
         coco_eval.accumulate()
-        coco_eval.summarize()
     logger.debug(f"COCOeval {iou_type}:\n{out.getvalue()}")
+    return coco_eval
+
+
+def coco_metrics(coco_eval):
+    """AP, AP50, AP75, APs, APm, APl (0-100; NaN where undefined) of an accumulated ``COCOeval`` (or ``None``)."""
+    if coco_eval is None:
+        return _nan_metrics()
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        coco_eval.summarize()
+    logger.debug(f"COCOeval {coco_eval.params.iouType}:\n{out.getvalue()}")
     return {
         name: float(coco_eval.stats[i] * 100) if coco_eval.stats[i] >= 0 else float("nan")
         for i, name in enumerate(METRIC_NAMES)
     }
 
 
+def read_results_json(path):
+    """The result dicts of a ``coco_instances_results.json``; unreadable or not a list: one-line error."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            results = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise LocalstyleError(f"{path}: cannot read results JSON ({e})") from None
+    if not isinstance(results, list) or not all(isinstance(r, dict) and "image_id" in r for r in results):
+        raise LocalstyleError(f"{path}: not a COCO results file (a list of {{image_id, category_id, bbox, score}})")
+    return results
+
+
 class COCOEvaluator:
     """Collect predictions over a test loader and compute COCO bbox (and segm when masks are predicted) AP.
 
-    ``evaluate()`` gathers predictions from all processes, writes ``output_dir/coco_instances_results.json``
-    on the main process and returns ``{"bbox": {...}, "segm": {...}}`` there (``{}`` on other ranks).
+    ``evaluate()`` gathers predictions from all processes, writes ``output_dir/coco_instances_results.json`` and
+    the precision-recall curves ``output_dir/pr_curves.npz`` on the main process and returns
+    ``{"bbox": {...}, "segm": {...}}`` there (``{}`` on other ranks).
     """
 
     def __init__(self, dataset_name, output_dir=None, distributed=True):
@@ -139,7 +163,15 @@ class COCOEvaluator:
         coco_gt = load_coco_api(self.json_file)
         cat_ids = sorted(self.class_to_category.values()) if self.class_to_category else None
         tasks = ["bbox"] + (["segm"] if any("segmentation" in r for r in results) else [])
-        metrics = {task: evaluate_coco_json(coco_gt, results, task, cat_ids=cat_ids) for task in tasks}
+        evals = {task: run_cocoeval(coco_gt, results, task, cat_ids=cat_ids) for task in tasks}
+        metrics = {task: coco_metrics(ev) for task, ev in evals.items()}
+        evals = {task: ev for task, ev in evals.items() if ev is not None}
+        if self.output_dir:
+            pr_path = os.path.join(self.output_dir, PR_CURVES_FILE)
+            if evals:
+                PRCurves.from_cocoevals(evals).save(pr_path)
+            elif os.path.exists(pr_path):  # an earlier evaluation's curves would not match these results
+                os.remove(pr_path)
         logger.info(f"Evaluated {len(predictions)} images of {self.dataset_name}: "
                     + "; ".join(f"{t} AP {m['AP']:.2f}" for t, m in metrics.items()))
         return metrics

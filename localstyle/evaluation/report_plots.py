@@ -1,0 +1,110 @@
+"""The AP report's figures (matplotlib, rendered to inline SVG): AP vs iteration, loss curves and
+precision-recall curves, each comparing every run on shared axes."""
+import io
+
+from localstyle.evaluation.runs import TASK_LABELS
+
+PR_IOUS = (0.5, 0.75)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def figure_svg(fig):
+    """The figure as an ``<svg>`` element (text drawn as paths: no fonts to fetch), and closes it."""
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    _pyplot().close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def _label(run, dataset, several_datasets):
+    return f"{run.name} ({dataset})" if several_datasets and dataset else run.name
+
+
+def _grid(n_rows, n_cols, width=4.2, height=3.2):
+    fig, axes = _pyplot().subplots(n_rows, n_cols, figsize=(width * n_cols, height * n_rows), sharex=True,
+                                   sharey=True, squeeze=False)
+    for ax in axes.flat:
+        ax.grid(True, alpha=0.3)
+    return fig, axes
+
+
+def ap_vs_iteration(runs):
+    """AP (mIoU for semantic segmentation) at every evaluation of every run, one panel per task; ``None``
+    when no run logged an evaluation."""
+    series = [(run, key, points) for run in runs for key, points in sorted(run.eval_series().items())]
+    if not series:
+        return None
+    tasks = [t for t in ("bbox", "segm", "sem_seg") if any(key[1] == t for _, key, _ in series)]
+    several = len({key[0] for _, key, _ in series}) > 1
+    fig, axes = _grid(1, len(tasks))
+    for ax, task in zip(axes[0], tasks):
+        for run, (dataset, t, metric), points in series:
+            if t == task:
+                ax.plot(*zip(*points), marker="o", markersize=3, label=_label(run, dataset, several))
+        metric = "mIoU" if task == "sem_seg" else "AP"
+        ax.set_title(f"{TASK_LABELS.get(task, task)} {metric}")
+        ax.set_xlabel("iteration")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("0-100")
+    fig.tight_layout()
+    return fig
+
+
+def loss_curves(runs):
+    """Every logged loss of every run against iteration (log scale), one panel per loss; ``None`` without any."""
+    keys = sorted({k for run in runs for r in run.train_rows for k in r if k.startswith("loss")})
+    keys = ["total_loss"] + keys if any(run.train_rows for run in runs) else []
+    if not keys:
+        return None
+    cols = min(3, len(keys))
+    fig, axes = _grid((len(keys) + cols - 1) // cols, cols, height=2.8)
+    for ax, key in zip(axes.flat, keys):
+        for run in runs:
+            points = [(r["iteration"], r[key]) for r in run.train_rows if key in r]
+            if points:
+                ax.plot(*zip(*points), label=run.name, linewidth=1.2, marker="o", markersize=2)
+        ax.set_title(key)
+        ax.set_yscale("log")
+    for ax in axes.flat[len(keys):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def pr_curves(runs):
+    """Precision-recall at IoU 0.5 and 0.75 (area all, 100 detections, mean over categories): one row per task,
+    one column per IoU, one line per run and dataset; ``None`` when no run saved curves."""
+    curves = [(run, ev) for run in runs for ev in run.evaluations if ev.pr_curves is not None]
+    tasks = [t for t in TASK_LABELS if any(t in ev.pr_curves.precision for _, ev in curves)]
+    if not tasks:
+        return None
+    several = len({ev.dataset for _, ev in curves}) > 1
+    fig, axes = _grid(len(tasks), len(PR_IOUS))
+    for row, task in zip(axes, tasks):
+        for ax, iou in zip(row, PR_IOUS):
+            for run, ev in curves:
+                precision = ev.pr_curves.curve(task, iou)
+                if precision is not None:
+                    ax.plot(ev.pr_curves.recall, precision,
+                            label=f"{_label(run, ev.dataset, several)}: AP {100 * precision.mean():.1f}")
+            ax.set_title(f"{TASK_LABELS[task]}, IoU {iou:g}")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.legend(fontsize=7)
+        row[0].set_ylabel("precision")
+    for ax in axes[-1]:
+        ax.set_xlabel("recall")
+    fig.tight_layout()
+    return fig
