@@ -15,7 +15,8 @@ from localstyle.utils.errors import cli_errors
 
 
 def main(args):
-    """One process's work: evaluation only, or training (then final evaluation when DATASETS.TEST is set)."""
+    """One process's work: evaluation only, or training (then final evaluation when DATASETS.TEST is set), then
+    with TEST.AUG.ENABLED the evaluation with test-time augmentation."""
     cfg = setup(args)
     if args.eval_only:
         from localstyle.data import register_datasets_from_cfg
@@ -24,10 +25,15 @@ def main(args):
         register_datasets_from_cfg(cfg)
         model = build_model(cfg)
         Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
-        return Trainer.test(cfg, model)
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    return trainer.train()
+        results = Trainer.test(cfg, model)
+    else:
+        trainer = Trainer(cfg)
+        trainer.resume_or_load(resume=args.resume)
+        results = trainer.train()
+        model = trainer.model
+    if cfg.TEST.AUG.ENABLED and cfg.DATASETS.TEST:  # as detectron2's train_net: results under inference_TTA
+        results.update(Trainer.test_with_TTA(cfg, model))
+    return results
 
 
 @cli_errors

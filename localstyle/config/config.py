@@ -110,9 +110,14 @@ def get_cfg():
 
 
 def load_config(config_file=None, opts=()):
-    """Defaults, then ``config_file`` (if any), then ``KEY VALUE`` ``opts``; returns an unfrozen config."""
+    """Defaults, then ``config_file`` (if any), then ``KEY VALUE`` ``opts``; returns an unfrozen config.
+    Keys localstyle does not implement (``localstyle.config.unsupported``) are refused at non-default values."""
+    from localstyle.config.unsupported import check_unsupported
+
     cfg = get_cfg()
     if config_file:
         cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
+    check_unsupported(cfg, source=" + ".join(filter(None, [config_file and str(config_file),
+                                                            "command line" if opts else ""])) or "config")
     return cfg

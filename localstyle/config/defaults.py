@@ -230,6 +230,12 @@ _C.SOLVER.CLIP_GRADIENTS.CLIP_TYPE = "value"
 _C.SOLVER.CLIP_GRADIENTS.CLIP_VALUE = 1.0
 _C.SOLVER.CLIP_GRADIENTS.NORM_TYPE = 2.0
 _C.SOLVER.AMP = CN({"ENABLED": False})
+# localstyle (detectron2's BestCheckpointer hook as keys): after each evaluation (TEST.EVAL_PERIOD and the final one)
+# save OUTPUT_DIR/model_best.pth when METRIC improved. METRIC is a metrics.json key: "segm/AP", "bbox/AP50", ...
+# ("<dataset>/segm/AP" with several DATASETS.TEST, "val_total_loss" with TEST.VAL_LOSS); MODE "max" or "min".
+_C.SOLVER.BEST_CHECKPOINT = CN({"ENABLED": False})
+_C.SOLVER.BEST_CHECKPOINT.METRIC = "segm/AP"
+_C.SOLVER.BEST_CHECKPOINT.MODE = "max"
 
 # ---------------------------------------------------------------------------- test
 _C.TEST = CN()
@@ -243,6 +249,9 @@ _C.TEST.AUG.MAX_SIZE = 4000
 _C.TEST.AUG.FLIP = True
 _C.TEST.PRECISE_BN = CN({"ENABLED": False})
 _C.TEST.PRECISE_BN.NUM_ITER = 200
+# localstyle: at each evaluation also compute the training losses on DATASETS.TEST (test resize, no flip) and write
+# them to metrics.json as val_total_loss, val_loss_cls, ... (plotted in training_curve.png).
+_C.TEST.VAL_LOSS = False
 
 # ---------------------------------------------------------------------------- misc
 _C.OUTPUT_DIR = "./output"

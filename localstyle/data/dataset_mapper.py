@@ -35,14 +35,18 @@ class DatasetMapper:
     """detectron2's DatasetMapper: ``mapper(dataset_dict, seed) -> dict`` with ``image`` (uint8 CHW in
     ``cfg.INPUT.FORMAT``) and, for training, ``instances`` (gt_boxes, gt_classes, gt_masks; crowd dropped).
 
+    ``augmentations`` replaces the config's (e.g. the test resize with training outputs, for validation losses).
     All augmentation randomness comes from ``numpy.random.default_rng(seed)``, so a (sample, seed) pair
     always maps to the same tensors whatever process or worker runs it.
     """
 
-    def __init__(self, cfg, is_train=True):
+    def __init__(self, cfg, is_train=True, augmentations=None):
         self.is_train = is_train
         self.format = cfg.INPUT.FORMAT
-        self.augmentations = build_augmentation(cfg, is_train)
+        # Polygons and RLE are both decoded to bit masks, whichever format the config names.
+        if cfg.INPUT.MASK_FORMAT not in ("polygon", "bitmask"):
+            raise LocalstyleError(f"INPUT.MASK_FORMAT must be 'polygon' or 'bitmask', got {cfg.INPUT.MASK_FORMAT!r}")
+        self.augmentations = build_augmentation(cfg, is_train) if augmentations is None else augmentations
 
     def __call__(self, dataset_dict, seed=None):
         d = {k: v for k, v in dataset_dict.items() if k != "annotations"}

@@ -31,9 +31,9 @@ class Checkpointer:
         self.save_to_disk = comm.is_main_process() if save_to_disk is None else save_to_disk
         self.checkpointables = {k: v for k, v in checkpointables.items() if v is not None}
 
-    def save(self, name, **extra):
-        """Write ``save_dir/name.pth`` and point ``last_checkpoint`` at it. Refuses non-finite weights, so a
-        diverged model never replaces the last good checkpoint."""
+    def save(self, name, tag_last=True, **extra):
+        """Write ``save_dir/name.pth`` and (``tag_last``) point ``last_checkpoint`` at it. Refuses non-finite
+        weights, so a diverged model never replaces the last good checkpoint."""
         if not self.save_to_disk:
             return
         state = self.model.state_dict()
@@ -43,8 +43,9 @@ class Checkpointer:
         data = {"model": state, **{k: v.state_dict() for k, v in self.checkpointables.items()}, **extra}
         filename = f"{name}.pth"
         atomic_torch_save(data, os.path.join(self.save_dir, filename))
-        with atomic_open(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
-            f.write(filename)
+        if tag_last:
+            with atomic_open(os.path.join(self.save_dir, "last_checkpoint"), "w") as f:
+                f.write(filename)
         logger.info(f"Saved checkpoint {os.path.join(self.save_dir, filename)}")
 
     def get_checkpoint_file(self):

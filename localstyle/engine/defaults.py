@@ -72,6 +72,9 @@ def default_setup(cfg, args=None):
     seed = cfg.SEED if cfg.SEED >= 0 else random.SystemRandom().randrange(2**31)
     seed_all_rng(seed + rank)
     torch.backends.cudnn.benchmark = cfg.CUDNN_BENCHMARK
+    if cfg.FLOAT32_PRECISION:  # detectron2: "ieee" (full float32) or "tf32" for CUDA matmuls and convolutions
+        torch.backends.cuda.matmul.fp32_precision = cfg.FLOAT32_PRECISION
+        torch.backends.cudnn.fp32_precision = cfg.FLOAT32_PRECISION
     return logger
 
 
@@ -83,6 +86,9 @@ def build_config(args):
             f"{args.config_file or 'config'}: MODEL.DEVICE is {cfg.MODEL.DEVICE} but CUDA is not available; "
             "add MODEL.DEVICE cpu"
         )
+    if cfg.FLOAT32_PRECISION not in ("", "ieee", "tf32"):
+        raise LocalstyleError(f"{args.config_file or 'config'}: FLOAT32_PRECISION must be '', 'ieee' or 'tf32', "
+                              f"got {cfg.FLOAT32_PRECISION!r}")
     if getattr(args, "eval_only", False) and not cfg.DATASETS.TEST:
         raise LocalstyleError(f"{args.config_file or 'config'}: --eval-only needs DATASETS.TEST")
     return cfg

@@ -82,13 +82,15 @@ def read_metrics(json_file):
 
 
 def plot_training_curves(output_dir):
-    """Write ``output_dir/training_curve.png``: every loss and total_loss against iteration, and the LR."""
+    """Write ``output_dir/training_curve.png``: every loss and total_loss against iteration (and the validation
+    total loss of TEST.VAL_LOSS), and the LR."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in read_metrics(os.path.join(output_dir, "metrics.json")) if "total_loss" in r]
+    all_rows = read_metrics(os.path.join(output_dir, "metrics.json"))
+    rows = [r for r in all_rows if "total_loss" in r]
     if not rows:
         return None
     keys = sorted({k for r in rows for k in r if k.startswith("loss")}) + ["total_loss"]
@@ -96,6 +98,9 @@ def plot_training_curves(output_dir):
     for k in keys:
         pts = [(r["iteration"], r[k]) for r in rows if k in r]
         ax.plot(*zip(*pts), label=k, linewidth=2.5 if k == "total_loss" else 1.2)
+    val = [(r["iteration"], r["val_total_loss"]) for r in all_rows if "val_total_loss" in r]
+    if val:
+        ax.plot(*zip(*val), "ko--", label="val_total_loss (DATASETS.TEST)")
     ax.set_ylabel("loss (20-iteration median)")
     ax.set_yscale("log")
     ax.grid(True, alpha=0.3)

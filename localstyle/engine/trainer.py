@@ -8,9 +8,12 @@ import time
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from localstyle.engine.best_checkpoint import BestCheckpointer
 from localstyle.engine.checkpointer import Checkpointer, PeriodicCheckpointer, unwrap_model
 from localstyle.engine.defaults import seed_all_rng
 from localstyle.engine.hooks import MetricsWriter, plot_training_curves
+from localstyle.engine.precise_bn import precise_bn
+from localstyle.engine.validation_loss import validation_loss
 from localstyle.evaluation import COCOEvaluator, inference_on_dataset, save_evaluation
 from localstyle.solver import build_gradient_clipper, build_lr_scheduler, build_optimizer
 from localstyle.utils import comm
@@ -74,6 +77,9 @@ class Trainer:
             data_iter = iter(build_detection_train_loader(cfg, start_iter=self.start_iter))
         periodic = PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter)
         writer = MetricsWriter(cfg.OUTPUT_DIR, self.max_iter, self.start_iter) if comm.is_main_process() else None
+        b = cfg.SOLVER.BEST_CHECKPOINT
+        best = BestCheckpointer(self.checkpointer, b.METRIC, b.MODE, self.start_iter) \
+            if b.ENABLED and comm.is_main_process() else None
         logger.info(f"Starting training from iteration {self.start_iter} to {self.max_iter} "
                     f"({comm.get_world_size()} process(es), {cfg.SOLVER.IMS_PER_BATCH} images per iteration)")
         results = {}
@@ -95,13 +101,13 @@ class Trainer:
                 periodic.step(self.iter)
                 eval_period = cfg.TEST.EVAL_PERIOD
                 if eval_period > 0 and (self.iter + 1) % eval_period == 0 and self.iter + 1 < self.max_iter:
-                    self._eval_and_log(writer)
+                    self._eval_and_log(writer, best)
             done = self.max_iter - self.start_iter
             if done > 0:
                 total = time.perf_counter() - start
                 logger.info(f"Total training time: {total:.1f} s ({total / done:.4f} s/it over {done} iterations)")
             if cfg.DATASETS.TEST:
-                results = self._eval_and_log(writer)
+                results = self._eval_and_log(writer, best)
         except FloatingPointError as e:
             last = self.checkpointer.get_checkpoint_file()
             logger.error(f"Training stopped at iteration {self.iter}; last good checkpoint: {last or 'none'}")
@@ -157,27 +163,44 @@ class Trainer:
     def _params(self):
         return [p for group in self.optimizer.param_groups for p in group["params"]]
 
-    def _eval_and_log(self, writer):
+    def _eval_and_log(self, writer, best=None):
+        """TEST.PRECISE_BN, evaluation, TEST.VAL_LOSS; metrics.json gets ``[<dataset>/]{bbox,segm}/<metric>`` and
+        ``val_*``; then SOLVER.BEST_CHECKPOINT."""
+        precise_bn(self.cfg, self.model, self.iter + 1)
         results = self.test(self.cfg, self.model, iteration=self.iter)
+        flat = {f"{name}/{task}/{k}" if len(results) > 1 else f"{task}/{k}": v for name, res in results.items()
+                for task in ("bbox", "segm") for k, v in res.get(task, {}).items()}
+        if self.cfg.TEST.VAL_LOSS and self.cfg.DATASETS.TEST:
+            flat.update(validation_loss(self.cfg, self.model))
         if writer is not None:
-            for name, res in results.items():
-                flat = {f"{name}/{task}/{k}" if len(results) > 1 else f"{task}/{k}": v
-                        for task in ("bbox", "segm") for k, v in res.get(task, {}).items()}
-                writer.write_scalars(self.iter, flat)
+            writer.write_scalars(self.iter, flat)
+        if best is not None:
+            best.step(self.iter, flat)
         comm.synchronize()
         return results
 
+    @classmethod
+    def test_with_TTA(cls, cfg, model):
+        """:meth:`test` with TEST.AUG's test-time augmentation, into ``OUTPUT_DIR/inference_TTA``; returns
+        ``{"<dataset>_TTA": results}``."""
+        from localstyle.modeling.test_time_augmentation import GeneralizedRCNNWithTTA
+
+        logger.info(f"Evaluating with test-time augmentation: sizes {tuple(cfg.TEST.AUG.MIN_SIZES)}, "
+                    f"flip {cfg.TEST.AUG.FLIP}")
+        results = cls.test(cfg, GeneralizedRCNNWithTTA(cfg, unwrap_model(model)), output_name="inference_TTA")
+        return {f"{name}_TTA": res for name, res in results.items()}
+
     @staticmethod
-    def test(cfg, model, iteration=None):
+    def test(cfg, model, iteration=None, output_name="inference"):
         """Evaluate ``model`` on every DATASETS.TEST entry; on the main process returns ``{dataset: results}``,
-        writes ``OUTPUT_DIR/inference[/<dataset>]/{coco_instances_results.json, results.json, pr_curves.npz,
+        writes ``OUTPUT_DIR/<output_name>[/<dataset>]/{coco_instances_results.json, results.json, pr_curves.npz,
         ap_table.md}`` and logs the AP table."""
         from localstyle.data.build import build_detection_test_loader
 
         model = unwrap_model(model)
         all_results = {}
         for name in cfg.DATASETS.TEST:
-            output_dir = os.path.join(cfg.OUTPUT_DIR, "inference")
+            output_dir = os.path.join(cfg.OUTPUT_DIR, output_name)
             if len(cfg.DATASETS.TEST) > 1:
                 output_dir = os.path.join(output_dir, name)
             loader = build_detection_test_loader(cfg, name)

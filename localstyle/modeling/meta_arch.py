@@ -79,12 +79,17 @@ class GeneralizedRCNN(nn.Module):
         losses.update(self.roi_heads(image_sizes, features, proposals, targets))
         return losses
 
-    def inference(self, batched_inputs, do_postprocess=True):
-        """Detections per input; with ``do_postprocess`` in each input's ``height``/``width`` with pasted masks."""
+    def inference(self, batched_inputs, detected_instances=None, do_postprocess=True):
+        """Detections per input; with ``do_postprocess`` in each input's ``height``/``width`` with pasted masks.
+        ``detected_instances`` (Instances with ``pred_boxes``, ``pred_classes`` in the input image's coordinates)
+        skips the RPN and the box head: only the mask head runs on those boxes."""
         images, image_sizes = self.preprocess_image(batched_inputs)
         features = self.backbone(images)
-        proposals, _ = self.proposal_generator(image_sizes, features)
-        results = self.roi_heads(image_sizes, features, proposals)
+        if detected_instances is not None:
+            results = self.roi_heads.forward_with_given_boxes(features, [i.to(self.device) for i in detected_instances])
+        else:
+            proposals, _ = self.proposal_generator(image_sizes, features)
+            results = self.roi_heads(image_sizes, features, proposals)
         if not do_postprocess:
             return results
         outputs = []

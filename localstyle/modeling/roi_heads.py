@@ -265,6 +265,12 @@ class StandardROIHeads(nn.Module):
             instances = self.mask_inference(features, instances)
         return instances
 
+    def forward_with_given_boxes(self, features, instances):
+        """Inference on given detections (``pred_boxes``, ``pred_classes``): adds ``pred_masks`` when MASK_ON."""
+        if self.mask_on:
+            instances = self.mask_inference([features[f] for f in self.in_features], instances)
+        return instances
+
 
 def build_roi_heads(cfg, input_shape):
     """StandardROIHeads from ``cfg`` over backbone features ``{name: (channels, stride)}``."""

@@ -1,0 +1,45 @@
+#!/usr/bin/env python
+"""Speed benchmarks (detectron2's tools/benchmark.py) on a config's model and registered datasets.
+
+    python tools/benchmark.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml --task train
+    python tools/benchmark.py --config-file CFG --task eval MODEL.WEIGHTS output/.../model_final.pth
+    python tools/benchmark.py --config-file CFG --task data DATALOADER.NUM_WORKERS 8
+
+train: iterations/s of the training step (forward, backward, optimizer) on batches of DATASETS.TRAIN loaded
+beforehand. eval: inference ms/image over images of DATASETS.TEST[0] loaded beforehand. data: images/s of the
+training data loader with the config's DATALOADER.NUM_WORKERS. Progress with an ETA is logged every 5 s.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from localstyle.utils.errors import cli_errors  # noqa: E402
+
+
+@cli_errors
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument("--task", choices=("train", "eval", "data"), required=True)
+    parser.add_argument("--iters", type=int, default=100, help="timed iterations (default 100)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
+    args = parser.parse_args(argv)
+    from localstyle.engine import benchmark
+    from localstyle.engine.defaults import build_config
+    from localstyle.utils.logger import setup_logger
+
+    setup_logger()
+    cfg = build_config(args)
+    cfg.freeze()
+    run = {"train": benchmark.benchmark_train, "eval": benchmark.benchmark_eval, "data": benchmark.benchmark_data}
+    result = run[args.task](cfg, args.warmup, args.iters)
+    print(result.summary(), flush=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
