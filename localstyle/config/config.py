@@ -118,6 +118,6 @@ def load_config(config_file=None, opts=()):
     if config_file:
         cfg.merge_from_file(config_file)
     cfg.merge_from_list(list(opts))
-    check_unsupported(cfg, source=" + ".join(filter(None, [config_file and str(config_file),
-                                                            "command line" if opts else ""])) or "config")
+    sources = ([str(config_file)] if config_file else []) + (["command line"] if opts else [])
+    check_unsupported(cfg, source=" + ".join(sources) or "config")
     return cfg
