@@ -13,6 +13,8 @@ Checks (in this order; later ones reuse what earlier ones trained):
   ddp_nccl_torchrun   torchrun --nproc_per_node 1 train_net.py: NCCL from the environment
   ddp_gloo_2proc      two CPU processes over gloo on this machine's cores (CUDA hidden)
   eval_cuda_vs_cpu    the tiny synthetic config trained on CUDA, then --eval-only on CUDA and on the CPU: AP within 0.1
+  eval_features       precise BN, validation loss, best checkpoint in a 20-iteration tiny run; --eval-only with
+                      TEST.AUG (inference_TTA); tools/benchmark.py --task eval; tools/analyze_model.py --tasks flop
   predictor_cuda_vs_cpu  DefaultPredictor on detectron2's parity fixture, CUDA vs CPU: same detections
   predictor_speed     DefaultPredictor ms/image at 800x1333 (R50/R101, up to 100 detections) beside detectron2's V100
   feedforward_train_amp  train_style_net.py with FEEDFORWARD.AMP on CUDA, exported to ONNX
@@ -84,13 +86,18 @@ def last_lines(text, n=3):
     return " | ".join(line.strip() for line in text.strip().splitlines()[-n:])
 
 
-def read_metrics(output_dir):
-    """metrics.json records (one JSON object per line) with a ``total_loss``."""
+def read_metrics_all(output_dir):
+    """metrics.json records (one JSON object per line)."""
     path = os.path.join(output_dir, "metrics.json")
     if not os.path.isfile(path):
         return []
     with open(path, encoding="utf-8") as f:
-        return [r for r in (json.loads(line) for line in f if line.strip()) if "total_loss" in r]
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def read_metrics(output_dir):
+    """metrics.json records with a ``total_loss``."""
+    return [r for r in read_metrics_all(output_dir) if "total_loss" in r]
 
 
 def synthetic_root(ctx, size):
@@ -240,9 +247,9 @@ def ddp_gloo_2proc(ctx):
     return Result("PASS", f"2 CPU processes over gloo, 10 iterations, wall {secs:.0f} s")
 
 
-def read_ap(output_dir):
-    """{"bbox": AP, "segm": AP} from the newest inference results.json below ``output_dir``."""
-    files = sorted(glob.glob(os.path.join(output_dir, "inference", "**", "results.json"), recursive=True),
+def read_ap(output_dir, folder="inference"):
+    """{"bbox": AP, "segm": AP} from the newest ``folder`` results.json below ``output_dir``."""
+    files = sorted(glob.glob(os.path.join(output_dir, folder, "**", "results.json"), recursive=True),
                    key=os.path.getmtime)
     with open(files[-1], encoding="utf-8") as f:
         results = json.load(f)
@@ -270,6 +277,39 @@ def eval_cuda_vs_cpu(ctx):
     figures = ", ".join(f"{t} AP {gpu[t]:.2f} (CPU {ap['cpu'][t]:.2f})" for t in gpu)
     status = "PASS" if diff <= 0.1 else "FAIL"
     return Result(status, f"{figures}; max difference {diff:.3f} AP (trained in {secs:.0f} s)")
+
+
+@check
+def eval_features(ctx):
+    """TEST.PRECISE_BN, TEST.VAL_LOSS, SOLVER.BEST_CHECKPOINT in a short tiny run, then --eval-only with TEST.AUG,
+    tools/benchmark.py --task eval and tools/analyze_model.py --tasks flop, all on the device."""
+    out, env = ctx.out("eval_features"), {"LOCALSTYLE_DATASETS": synthetic_root(ctx, 192)}
+    cmd = tiny_train_cmd(out, 20, ctx.device)
+    cmd[cmd.index("DATASETS.TEST") + 1] = "('synthetic_val',)"
+    rc, log, _ = run(cmd + ["TEST.EVAL_PERIOD", "10", "TEST.PRECISE_BN.ENABLED", "True", "TEST.PRECISE_BN.NUM_ITER",
+                            "5", "TEST.VAL_LOSS", "True", "SOLVER.BEST_CHECKPOINT.ENABLED", "True",
+                            "SOLVER.BEST_CHECKPOINT.METRIC", "val_total_loss", "SOLVER.BEST_CHECKPOINT.MODE", "min"],
+                     env=env)
+    val = [r for r in read_metrics_all(out) if "val_total_loss" in r]
+    if rc != 0 or len(val) != 2 or not os.path.isfile(os.path.join(out, "model_best.pth")):
+        return Result("FAIL", f"training exit {rc}, {len(val)} val_total_loss lines: {last_lines(log)}")
+    weights = ["MODEL.WEIGHTS", os.path.join(out, "model_final.pth"), "MODEL.DEVICE", ctx.device]
+    rc, log, tta_s = run([sys.executable, "train_net.py", "--config-file", TINY_CFG, "--eval-only", *weights,
+                          "TEST.AUG.ENABLED", "True", "TEST.AUG.MIN_SIZES", "(160, 192, 224)",
+                          "OUTPUT_DIR", ctx.out("eval_features_tta")], env=env)
+    if rc != 0:
+        return Result("FAIL", f"--eval-only with TEST.AUG exit {rc}: {last_lines(log)}")
+    ap = {name: ", ".join(f"{t} {v:.1f}" for t, v in read_ap(ctx.out("eval_features_tta"), name).items())
+          for name in ("inference", "inference_TTA")}
+    rc, bench, _ = run([sys.executable, "tools/benchmark.py", "--config-file", TINY_CFG, "--task", "eval",
+                        "--iters", "50", *weights], env=env)
+    rc2, flops, _ = run([sys.executable, "tools/analyze_model.py", "--config-file", TINY_CFG, "--tasks", "flop",
+                         "-n", "2", *weights], env=env)
+    if rc or rc2:
+        return Result("FAIL", f"tools exit {rc}/{rc2}: {last_lines(bench + flops)}")
+    total = next(line for line in flops.splitlines() if line.startswith("Total GFlops"))
+    return Result("PASS", f"val_total_loss {val[-1]['val_total_loss']:.3f}; AP {ap['inference']}, with TTA "
+                          f"{ap['inference_TTA']} ({tta_s:.0f} s); {last_lines(bench, 1)}; {total}")
 
 
 def fixture_predictor(device):

@@ -187,8 +187,8 @@ def test_tta_of_a_mirrored_image_is_mirrored(trained_model):
     torch.testing.assert_close(b.scores, a.scores, rtol=1e-3, atol=1e-3)
     assert torch.equal(b.pred_classes, a.pred_classes)
     boxes = a.pred_boxes.tensor
-    torch.testing.assert_close(b.pred_boxes.tensor, torch.stack(
-        [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1), rtol=0, atol=0.05)
+    mirrored_boxes = torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1)
+    torch.testing.assert_close(b.pred_boxes.tensor, mirrored_boxes, rtol=0, atol=0.05)
     assert _non_empty(a.pred_masks) > len(a) // 2
     assert (b.pred_masks != a.pred_masks.flip(-1)).float().mean() < 1e-3
 

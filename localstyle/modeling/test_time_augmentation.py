@@ -19,6 +19,11 @@ from localstyle.modeling.postprocessing import detector_postprocess
 from localstyle.structures import Boxes, Instances
 
 
+def hflip_boxes(boxes, width):
+    """XYXY boxes mirrored in an image ``width`` pixels wide."""
+    return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1)
+
+
 @dataclass(frozen=True)
 class View:
     """One augmented view: the original (height, width) resized to (new_height, new_width), maybe flipped."""
@@ -34,19 +39,16 @@ class View:
         out = F.resize(image, [self.new_height, self.new_width], antialias=True)
         return out.flip(-1) if self.flip else out
 
-    def _flip(self, boxes, width):
-        return torch.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1)
-
     def apply_boxes(self, boxes):
         """XYXY boxes in the original image -> in this view."""
         scale = boxes.new_tensor([self.new_width / self.width, self.new_height / self.height] * 2)
         boxes = boxes * scale
-        return self._flip(boxes, self.new_width) if self.flip else boxes
+        return hflip_boxes(boxes, self.new_width) if self.flip else boxes
 
     def inverse_boxes(self, boxes):
         """XYXY boxes in this view -> in the original image."""
         if self.flip:
-            boxes = self._flip(boxes, self.new_width)
+            boxes = hflip_boxes(boxes, self.new_width)
         return boxes * boxes.new_tensor([self.width / self.new_width, self.height / self.new_height] * 2)
 
 
