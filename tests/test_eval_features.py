@@ -83,6 +83,7 @@ def test_best_checkpointer_compares_and_resumes(tmp_path):
     assert torch.load(tmp_path / "model_best.pth", weights_only=True)["iteration"] == 39
     assert not (tmp_path / "last_checkpoint").exists()
     lowest = BestCheckpointer(checkpointer, "val_total_loss", "min")
+    assert not lowest.step(0, {"val_total_loss": float("nan")})
     assert lowest.step(1, {"val_total_loss": 2.0}) and lowest.step(2, {"val_total_loss": 1.5})
     assert not lowest.step(3, {"val_total_loss": 1.7})
     with pytest.raises(LocalstyleError, match="SOLVER.BEST_CHECKPOINT.MODE"):

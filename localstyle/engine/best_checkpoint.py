@@ -41,13 +41,13 @@ class BestCheckpointer:
             logger.warning(f"SOLVER.BEST_CHECKPOINT.METRIC {self.metric} was not computed (have: "
                            f"{', '.join(sorted(metrics))}); not checkpointing on it")
             return False
-        value, previous = float(metrics[self.metric]), (self.best_value, self.best_iter)
+        value = float(metrics[self.metric])
+        previous = "" if self.best_value is None else f"the best {self.best_value:.5f} at iteration {self.best_iter}"
         if not self._consider(value, iteration):
-            logger.info(f"Not saving model_best: {self.metric} = {value:.5f}, not better than the best "
-                        f"{previous[0]} at iteration {previous[1]}")
+            logger.info(f"Not saving model_best: {self.metric} = {value:.5f} is not better than "
+                        f"{previous or 'a number'}")
             return False
         self.checkpointer.save("model_best", tag_last=False, iteration=iteration)  # resume keeps the periodic chain
         logger.info(f"Saved model_best: {self.metric} = {value:.5f} at iteration {iteration}"
-                    + (f" (previous best {previous[0]:.5f} at iteration {previous[1]})" if previous[0] is not None
-                       else ""))
+                    + (f" (previously {previous})" if previous else ""))
         return True
