@@ -12,16 +12,12 @@ weights (the number of detections the mask head runs on), so set MODEL.WEIGHTS f
 Ops fvcore has no formula for (torchvision's roi_align and nms, ...) are named in a note and counted as 0.
 parameter: fvcore's parameter_count_table. structure: the module tree.
 """
-import argparse
 import itertools
-import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.utils.errors import LocalstyleError, cli_errors  # noqa: E402
+from localstyle.utils.cli import add_config_opts, argument_parser
+from localstyle.utils.errors import LocalstyleError, cli_errors
 
 TASKS = ("flop", "activation", "parameter", "structure")
 
@@ -75,14 +71,12 @@ def analyze(cfg, tasks, num_inputs=10):
 
 @cli_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, required=True)
     parser.add_argument("-n", "--num-inputs", type=int, default=10,
                         help="images traced for flop/activation (they are data dependent)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    args = parser.parse_args(argv)
+    args = add_config_opts(parser).parse_args(argv)
     from localstyle.engine.defaults import build_config
     from localstyle.utils.logger import setup_logger
 

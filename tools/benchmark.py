@@ -9,25 +9,19 @@ train: iterations/s of the training step (forward, backward, optimizer) on batch
 beforehand. eval: inference ms/image over images of DATASETS.TEST[0] loaded beforehand. data: images/s of the
 training data loader with the config's DATALOADER.NUM_WORKERS. Progress with an ETA is logged every 5 s.
 """
-import argparse
-import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.utils.errors import cli_errors  # noqa: E402
+from localstyle.utils.cli import add_config_opts, argument_parser
+from localstyle.utils.errors import cli_errors
 
 
 @cli_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--task", choices=("train", "eval", "data"), required=True)
     parser.add_argument("--iters", type=int, default=100, help="timed iterations (default 100)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs")
-    args = parser.parse_args(argv)
+    args = add_config_opts(parser).parse_args(argv)
     from localstyle.engine import benchmark
     from localstyle.engine.defaults import build_config
     from localstyle.utils.logger import setup_logger
