@@ -42,9 +42,11 @@ def validation_loss(cfg, model, log_period_s=5.0):
                                 f"ETA={datetime.timedelta(seconds=int(eta))}")
                     last_log = time.perf_counter()
     model.train(was_training)
-    names = sorted(sums)
-    device = next(model.parameters()).device
-    totals = comm.all_reduce_sum(torch.tensor([sums[k] for k in names] + [count], device=device)).tolist()
-    losses = {f"val_{k}": v / max(totals[-1], 1) for k, v in zip(names, totals)}
+    totals, images = defaultdict(float), 0
+    for rank_sums, rank_count in comm.all_gather((dict(sums), count)):  # a rank may have had no image
+        images += rank_count
+        for k, v in rank_sums.items():
+            totals[k] += v
+    losses = {f"val_{k}": v / max(images, 1) for k, v in sorted(totals.items())}
     losses["val_total_loss"] = sum(losses.values())
     return losses
