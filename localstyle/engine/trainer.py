@@ -166,13 +166,14 @@ class Trainer:
     def _eval_and_log(self, writer, best=None):
         """TEST.PRECISE_BN, evaluation, TEST.VAL_LOSS; metrics.json gets ``[<dataset>/]{bbox,segm}/<metric>`` and
         ``val_*``; then SOLVER.BEST_CHECKPOINT."""
-        precise_bn(self.cfg, self.model, self.iter + 1)
+        if self.cfg.DATASETS.TEST:
+            precise_bn(self.cfg, self.model, self.iter + 1)
         results = self.test(self.cfg, self.model, iteration=self.iter)
         flat = {f"{name}/{task}/{k}" if len(results) > 1 else f"{task}/{k}": v for name, res in results.items()
                 for task in ("bbox", "segm") for k, v in res.get(task, {}).items()}
         if self.cfg.TEST.VAL_LOSS and self.cfg.DATASETS.TEST:
             flat.update(validation_loss(self.cfg, self.model))
-        if writer is not None:
+        if writer is not None and flat:
             writer.write_scalars(self.iter, flat)
         if best is not None:
             best.step(self.iter, flat)
