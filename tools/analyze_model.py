@@ -33,7 +33,7 @@ def _inputs(cfg, num_inputs):
 
 
 def _count(cfg, model, kind, num_inputs):
-    from localstyle.utils.analysis import count_model
+    from localstyle.utils.model_analysis import count_model
 
     summary = count_model(model, _inputs(cfg, num_inputs), kind)
     unit, scale = ("GFlops", 1e9) if kind == "flop" else ("Million activations", 1e6)

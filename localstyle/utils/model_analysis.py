@@ -1,6 +1,5 @@
-"""Model analysis with fvcore (detectron2's ``utils/analysis.py``): FLOPs and activations traced on real inputs,
-parameter counts, structure. The tracer sees the model through :class:`TensorIO`, which takes and returns tensors."""
-import logging
+"""Model analysis with fvcore (detectron2's ``utils/analysis.py``): FLOPs and activations traced on real inputs.
+The tracer sees the model through :class:`TensorIO`, which takes and returns tensors."""
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -8,9 +7,6 @@ from dataclasses import dataclass, field
 import torch
 from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, flop_count_table
 from torch import nn
-
-logger = logging.getLogger(__name__)
-
 
 class TensorIO(nn.Module):
     """``model`` (eval mode) on one input dict as ``forward(image) -> (boxes, scores, classes[, masks])``; the
