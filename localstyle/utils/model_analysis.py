@@ -8,6 +8,7 @@ import torch
 from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis, flop_count_table
 from torch import nn
 
+
 class TensorIO(nn.Module):
     """``model`` (eval mode) on one input dict as ``forward(image) -> (boxes, scores, classes[, masks])``; the
     input's other fields (``height``, ``width``) are constants of the trace."""
