@@ -24,7 +24,8 @@ def main(args):
 
         register_datasets_from_cfg(cfg)
         model = build_model(cfg)
-        Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume)
+        Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume,
+                                                           trusted=cfg.MODEL.WEIGHTS_TRUSTED)
         results = Trainer.test(cfg, model)
     else:
         trainer = Trainer(cfg)

@@ -19,6 +19,7 @@ TINY = os.path.join(HERE, "data", "coco_dev", "coco_tiny_train2017")
 def small_cfg(**kw):
     cfg = get_cfg()
     cfg.DATASETS.TRAIN = ("coco_tiny_person",)
+    cfg.MODEL.ROI_HEADS.NUM_CLASSES = 1
     cfg.INPUT.MIN_SIZE_TRAIN = (96, 112, 128)
     cfg.INPUT.MAX_SIZE_TRAIN = 200
     cfg.INPUT.MIN_SIZE_TEST = 120

@@ -60,7 +60,11 @@ class CfgNode(_FvCfgNode):
             with open(path, encoding="utf-8") as f:
                 data = yaml.safe_load(f) or {}
         except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML: {str(e).splitlines()[0]}") from None
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else path
+            problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+            context = getattr(e, "context", None)
+            raise ConfigError(f"{where}: invalid YAML: {problem}" + (f" ({context})" if context else "")) from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a config file must be a YAML mapping of keys")
         bases = data.pop(BASE_KEY, [])

@@ -18,6 +18,9 @@ _C.MODEL.DEVICE = "cuda"
 _C.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
 # A local path, an http(s):// URL, a detectron2:// zoo path, or a torchvision weights name.
 _C.MODEL.WEIGHTS = ""
+# localstyle: unpickle MODEL.WEIGHTS fully (this can run code stored in the file). Off: .pkl files load through
+# a restricted unpickler (numpy arrays, containers, numbers, strings) and .pth files with weights_only=True.
+_C.MODEL.WEIGHTS_TRUSTED = False
 _C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
 _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
 
@@ -43,6 +46,9 @@ _C.DATASETS.PROPOSAL_FILES_TEST = ()
 _C.DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST = 1000
 # localstyle: COCO-format datasets registered before the run, as [[name, json_file, image_root], ...].
 _C.DATASETS.REGISTER_COCO = []
+# localstyle: category names to use, in this order as contiguous classes 0..N-1 (empty: all the dataset's
+# categories). Annotations of other categories are left out, so a raw COCO json trains a ["person"] model.
+_C.DATASETS.CLASSES = []
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4

@@ -3,7 +3,8 @@ import logging
 
 import torch.utils.data
 
-from localstyle.data.catalog import DatasetCatalog, MetadataCatalog
+from localstyle.data.catalog import DatasetCatalog
+from localstyle.data.classes import check_num_classes, class_selection, select_classes
 from localstyle.data.dataset_mapper import DatasetMapper
 from localstyle.data.samplers import InferenceSampler, TrainingBatchSampler
 from localstyle.utils.errors import LocalstyleError
@@ -11,19 +12,27 @@ from localstyle.utils.errors import LocalstyleError
 logger = logging.getLogger(__name__)
 
 
-def get_detection_dataset_dicts(names, filter_empty=True):
-    """Concatenate the dataset dicts of ``names``; with ``filter_empty`` drop images without non-crowd annotations."""
+def get_detection_dataset_dicts(names, filter_empty=True, classes=(), num_classes=None):
+    """Concatenate the dataset dicts of ``names``, keeping only ``classes`` (``DATASETS.CLASSES``; empty: all).
+
+    With ``filter_empty`` drop images without non-crowd annotations. With ``num_classes`` (the model's), a
+    dataset whose classes do not match is a :class:`LocalstyleError` naming both numbers.
+    """
     if isinstance(names, str):
         names = [names]
     if not names:
         raise LocalstyleError("no dataset given (set DATASETS.TRAIN)")
-    dicts, classes = [], None
+    dicts, first = [], None
     for name in names:
         items = DatasetCatalog.get(name)
-        names_classes = MetadataCatalog.get(name).get("thing_classes")
-        if classes is not None and names_classes is not None and names_classes != classes:
-            raise LocalstyleError(f"dataset {name!r} has classes {names_classes} but {names[0]!r} has {classes}")
-        classes = classes or names_classes
+        selection = class_selection(name, classes)
+        items = select_classes(items, selection)
+        if num_classes is not None:
+            check_num_classes(name, selection, items, num_classes)
+        if first is not None and selection is not None and first.names != selection.names:
+            raise LocalstyleError(f"dataset {name!r} has classes {list(selection.names)} but {first.dataset!r} "
+                                  f"has {list(first.names)}")
+        first = first or selection
         dicts.extend(items)
     if filter_empty:
         before = len(dicts)
@@ -73,7 +82,8 @@ def build_detection_train_loader(cfg, start_iter=0, mapper=None):
     if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
         raise LocalstyleError(f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r} is not supported "
                               f"(only TrainingSampler)")
-    dicts = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS)
+    dicts = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
+                                        cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
     groups = [int(d["width"] < d["height"]) if cfg.DATALOADER.ASPECT_RATIO_GROUPING else 0 for d in dicts]
     sampler = TrainingBatchSampler(groups, cfg.SOLVER.IMS_PER_BATCH, training_seed(cfg), start_iter)
     return torch.utils.data.DataLoader(
@@ -84,7 +94,7 @@ def build_detection_train_loader(cfg, start_iter=0, mapper=None):
 def build_detection_test_loader(cfg, dataset_name, mapper=None):
     """Loader of ``[mapped_dict]`` (batch size 1) over ``dataset_name`` in dataset order; rank ``r`` of ``w``
     gets items ``r::w``. ``mapper`` defaults to :class:`DatasetMapper` in test mode."""
-    dicts = get_detection_dataset_dicts(dataset_name, filter_empty=False)
+    dicts = get_detection_dataset_dicts(dataset_name, False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
     return torch.utils.data.DataLoader(
         _MapTest(dicts, mapper or DatasetMapper(cfg, is_train=False)), batch_size=1,
         sampler=InferenceSampler(len(dicts)), num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity)

@@ -16,7 +16,7 @@ import os
 
 from localstyle.data.catalog import DatasetCatalog, MetadataCatalog
 from localstyle.data.coco import load_coco_json
-from localstyle.data.person_subset import PREPARE_COMMAND, REPORT_NAME, read_json
+from localstyle.data.person_subset import COMPLETE_MARKER, PREPARE_COMMAND, REPORT_NAME, read_json
 from localstyle.utils.errors import LocalstyleError
 
 SYNTHETIC_CLASSES = ["person", "ball"]
@@ -57,6 +57,9 @@ def _load_person_2017(name, split):
     json_file, image_root = _person_paths(split)
     base = os.path.dirname(image_root)
     _require(json_file, f"{PREPARE_COMMAND} --output {base} --splits {split}")
+    if os.path.isdir(image_root) and not os.path.isfile(os.path.join(image_root, COMPLETE_MARKER)):
+        raise LocalstyleError(f"{image_root}: incomplete image folder (an interrupted --link-images run); rerun: "
+                              f"{PREPARE_COMMAND} --output {base} --splits {split} --link-images symlink")
     if not os.path.isdir(image_root):
         report = read_json(_require(os.path.join(base, REPORT_NAME), f"{PREPARE_COMMAND} --output {base}"))
         image_root = report.get("splits", {}).get(split, {}).get("image_root")

@@ -2,10 +2,13 @@
 import contextlib
 import enum
 import io
+import logging
 import os
 
 from localstyle.data.catalog import DatasetCatalog, MetadataCatalog
 from localstyle.utils.errors import LocalstyleError
+
+logger = logging.getLogger(__name__)
 
 
 class BoxMode(enum.IntEnum):
@@ -32,14 +35,16 @@ def load_coco_api(json_file):
 def coco_api_to_dicts(coco_api, image_root, source="<memory>"):
     """Convert a loaded pycocotools ``COCO`` object to dataset dicts (category ids made contiguous 0-based).
 
-    Returns ``(dataset_dicts, metadata)`` where metadata holds ``thing_classes`` and
-    ``thing_dataset_id_to_contiguous_id``. Polygons with fewer than 3 points are dropped, as in detectron2.
+    Returns ``(dataset_dicts, metadata)`` where metadata holds ``thing_classes``,
+    ``thing_dataset_id_to_contiguous_id`` and ``dropped_annotations`` (``{reason: count}``). As in detectron2,
+    polygons with fewer than 3 points are dropped; so are boxes with zero or negative width or height (the
+    image stays).
     """
     cats = sorted(coco_api.dataset.get("categories", []), key=lambda c: c["id"])
     if not cats:
         raise LocalstyleError(f"{source}: no categories")
     id_map = {c["id"]: i for i, c in enumerate(cats)}
-    meta = {"thing_classes": [c["name"] for c in cats], "thing_dataset_id_to_contiguous_id": id_map}
+    dropped = {}
     dicts = []
     for img_id in sorted(coco_api.imgs):
         img = coco_api.imgs[img_id]
@@ -47,14 +52,13 @@ def coco_api_to_dicts(coco_api, image_root, source="<memory>"):
         for ann in coco_api.imgToAnns.get(img_id, []):
             if ann.get("ignore", 0):
                 continue
-            if ann["category_id"] not in id_map:
-                raise LocalstyleError(f"{source}: annotation {ann.get('id')} has unknown category_id "
-                                      f"{ann['category_id']}")
+            reason = _unusable(ann, id_map, source)
+            if reason is not None:
+                dropped[reason] = dropped.get(reason, 0) + 1
+                continue
             seg = ann.get("segmentation")
             if isinstance(seg, list):
                 seg = [p for p in seg if len(p) % 2 == 0 and len(p) >= 6]
-                if not seg:
-                    continue
             annotations.append({
                 "id": ann.get("id"),
                 "bbox": list(ann["bbox"]),
@@ -70,18 +74,41 @@ def coco_api_to_dicts(coco_api, image_root, source="<memory>"):
             "image_id": img_id,
             "annotations": annotations,
         })
+    meta = {"thing_classes": [c["name"] for c in cats], "thing_dataset_id_to_contiguous_id": id_map,
+            "dropped_annotations": dropped}
     return dicts, meta
+
+
+def _unusable(ann, id_map, source):
+    """Why ``ann`` cannot be trained on (None if it can); an unknown category is an error."""
+    if ann.get("category_id") not in id_map:
+        raise LocalstyleError(f"{source}: annotation {ann.get('id')} has unknown category_id "
+                              f"{ann.get('category_id')}")
+    bbox = ann.get("bbox")
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+        raise LocalstyleError(f"{source}: annotation {ann.get('id')} has no [x, y, width, height] bbox")
+    if bbox[2] <= 0 or bbox[3] <= 0:
+        return "box with zero or negative width or height"
+    seg = ann.get("segmentation")
+    if isinstance(seg, list) and not any(len(p) % 2 == 0 and len(p) >= 6 for p in seg):
+        return "polygon with fewer than 3 points"
+    return None
 
 
 def load_coco_json(json_file, image_root, dataset_name=None):
     """Load a COCO instances JSON into detectron2 dataset dicts.
 
-    If ``dataset_name`` is given, its :data:`MetadataCatalog` entry receives ``thing_classes`` and
-    ``thing_dataset_id_to_contiguous_id``.
+    If ``dataset_name`` is given, its :data:`MetadataCatalog` entry receives ``thing_classes``,
+    ``thing_dataset_id_to_contiguous_id`` and ``dropped_annotations``; dropped annotations are logged
+    once per dataset (every time without a name).
     """
     dicts, meta = coco_api_to_dicts(load_coco_api(json_file), os.fspath(image_root), os.fspath(json_file))
-    if dataset_name is not None:
-        MetadataCatalog.get(dataset_name).set(**meta)
+    metadata = MetadataCatalog.get(dataset_name) if dataset_name is not None else None
+    if meta["dropped_annotations"] and (metadata is None or metadata.get("dropped_annotations") is None):
+        counts = ", ".join(f"{n} ({reason})" for reason, n in sorted(meta["dropped_annotations"].items()))
+        logger.warning(f"Dataset {dataset_name or json_file}: dropped {counts} annotations of {json_file}")
+    if metadata is not None:
+        metadata.set(**meta)
     return dicts
 
 

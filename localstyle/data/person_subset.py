@@ -5,6 +5,7 @@ several times faster than the standard library) and checks image presence with o
 split, so the whole run costs about one JSON load + one (smaller) JSON dump.
 """
 import os
+import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor
 
@@ -29,6 +30,9 @@ JSON_LIBRARY = "orjson"
 LINK_MODES = ("none", "symlink", "copy")
 PREPARE_COMMAND = "python datasets/prepare_coco_person.py --coco-root ROOT"
 REPORT_NAME = "report.json"
+# Written last into a linked image folder: without it the folder is from an interrupted run.
+COMPLETE_MARKER = ".complete"
+_FIELDS = {"images": ("id", "file_name"), "annotations": ("image_id", "category_id"), "categories": ("id", "name")}
 
 
 def read_json(path):
@@ -49,6 +53,23 @@ def write_json(path, obj):
         f.write(dump_json_bytes(obj))
 
 
+def check_coco_shape(data, source):
+    """One-line :class:`LocalstyleError` unless ``data`` is a COCO instances dict whose images, annotations and
+    categories are lists of objects with the fields the filter reads."""
+    if not isinstance(data, dict):
+        raise LocalstyleError(f"{source}: not a COCO instances file (the top level is a {type(data).__name__}, "
+                              f"not an object with images, annotations and categories)")
+    for section, fields in _FIELDS.items():
+        items = data.get(section, [])
+        if not isinstance(items, list):
+            raise LocalstyleError(f"{source}: '{section}' must be a list, got {type(items).__name__}")
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or any(f not in item for f in fields):
+                what = item.get("id", f"#{i}") if isinstance(item, dict) else f"#{i}"
+                missing = [f for f in fields if not isinstance(item, dict) or f not in item]
+                raise LocalstyleError(f"{source}: {section[:-1]} {what} has no {' / '.join(missing)}")
+
+
 def select_person(data, source="<memory>", keep_crowd_only=False, image_ok=None):
     """Filter a parsed COCO instances dict to person annotations (pure; the input is not modified).
 
@@ -58,6 +79,7 @@ def select_person(data, source="<memory>", keep_crowd_only=False, image_ok=None)
     ``drops`` lists ``{"reason", "file", "image_id", "annotations"}`` records, one per dropped image
     (``file`` is None for annotations whose image entry is missing).
     """
+    check_coco_shape(data, source)
     persons = [c for c in data.get("categories", []) if c.get("name") == "person"]
     if not persons:
         raise LocalstyleError(f"{source}: no 'person' category")
@@ -161,11 +183,42 @@ def _link(src, dst, mode):
             shutil.copyfileobj(inp, out, 1 << 20)
 
 
+def _inside(root, name, source):
+    """``root/name``, refusing names (``../x.jpg``, absolute paths) that lead outside ``root``."""
+    path = os.path.normpath(os.path.join(root, name))
+    if os.path.isabs(name) or not path.startswith(os.path.join(root, "")):
+        raise LocalstyleError(f"{source}: image file_name {name!r} leads outside {root}")
+    return path
+
+
+def _remove_stray_temp_files(folder):
+    """Delete temp files an interrupted run left (``.NAME.*.tmp`` from atomic writes, ``NAME.tmpPID`` links)."""
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            if (name.startswith(".") and name.endswith(".tmp")) or re.search(r"\.tmp\d+$", name):
+                os.remove(os.path.join(dirpath, name))
+
+
+def _link_all(images, image_dir, out_images, mode, source):
+    """Link or copy every image into ``out_images``; :data:`COMPLETE_MARKER` is written only at the end."""
+    from tqdm import tqdm
+
+    marker = os.path.join(out_images, COMPLETE_MARKER)
+    os.makedirs(out_images, exist_ok=True)
+    if os.path.exists(marker):
+        os.remove(marker)
+    _remove_stray_temp_files(out_images)
+    for im in tqdm(images, desc=f"{mode} {os.path.basename(out_images)} images", unit="img"):
+        dst = _inside(out_images, im["file_name"], source)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        _link(_inside(image_dir, im["file_name"], source), dst, mode)
+    with atomic_open(marker, "w", encoding="utf-8") as f:
+        f.write(f"{len(images)} images\n")
+
+
 def prepare_split(coco_root, output, split, check_images=False, link_images="none", keep_crowd_only=False,
                   workers=1):
     """Build ``output/annotations/person_{split}.json`` (and ``output/{split}/`` when linking); returns the report."""
-    from tqdm import tqdm
-
     if link_images not in LINK_MODES:
         raise LocalstyleError(f"--link-images must be one of {LINK_MODES}, got {link_images!r}")
     coco_root, output = os.path.abspath(coco_root), os.path.abspath(output)
@@ -202,11 +255,7 @@ def prepare_split(coco_root, output, split, check_images=False, link_images="non
     out_images = image_dir
     if link_images != "none":
         out_images = os.path.join(output, split)
-        os.makedirs(out_images, exist_ok=True)
-        for im in tqdm(subset["images"], desc=f"{link_images} {split} images", unit="img"):
-            dst = os.path.join(out_images, im["file_name"])
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            _link(os.path.join(image_dir, im["file_name"]), dst, link_images)
+        _link_all(subset["images"], image_dir, out_images, link_images, src_json)
     for d in drops:
         if d["file"] is not None:
             d["file"] = os.path.join(image_dir, d["file"])

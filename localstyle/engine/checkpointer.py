@@ -5,7 +5,6 @@ on the main process; ``last_checkpoint`` (atomic too) holds the file name of the
 """
 import logging
 import os
-import pickle
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -13,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from localstyle.utils import comm
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open, atomic_torch_save
+from localstyle.utils.safe_pickle import load_weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -61,10 +61,9 @@ class Checkpointer:
 
     def load(self, path):
         """Restore the model (strictly) and every checkpointable present in ``path``; returns the extra fields."""
-        try:
-            data = torch.load(path, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, pickle.UnpicklingError) as e:
-            raise LocalstyleError(f"{path}: cannot read checkpoint ({e})") from None
+        data = load_weights_file(path)
+        if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+            raise LocalstyleError(f"{path}: not a training checkpoint (no 'model' state dict)")
         try:
             self.model.load_state_dict(data.pop("model"))
             for key, obj in self.checkpointables.items():
@@ -77,9 +76,10 @@ class Checkpointer:
         logger.info(f"Loaded checkpoint {path}")
         return data
 
-    def resume_or_load(self, weights, resume):
+    def resume_or_load(self, weights, resume, trusted=False):
         """With ``resume`` and a ``last_checkpoint``: restore everything and return the next iteration.
-        Otherwise load ``weights`` (if any) with ``localstyle.modeling.weight_loading.load_model_weights``; return 0."""
+        Otherwise load ``weights`` (if any) with ``localstyle.modeling.weight_loading.load_model_weights`` (full
+        unpickling only if ``trusted``); return 0."""
         if resume:
             path = self.get_checkpoint_file()
             if path is not None:
@@ -88,8 +88,13 @@ class Checkpointer:
         if weights:
             from localstyle.modeling.weight_loading import load_model_weights
 
-            report = load_model_weights(self.model, weights)
+            report = load_model_weights(self.model, weights, trusted)
             logger.info(f"Loaded weights {weights}: {_summary(report)}")
+            total = len(self.model.state_dict())
+            loaded = total - len(report["missing"])
+            if loaded * 2 < total:
+                logger.warning(f"MODEL.WEIGHTS {report['path']}: only {loaded} of the model's {total} tensors "
+                               f"were loaded (names or shapes do not match); the rest start from random init")
         return 0
 
 

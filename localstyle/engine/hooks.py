@@ -26,6 +26,7 @@ class MetricsWriter:
         self.period = period
         self._history = defaultdict(lambda: deque(maxlen=window))
         self._tb = None
+        self._written = start_iter - 1
         _truncate_metrics(self.json_file, start_iter)
 
     def put(self, iteration, **scalars):
@@ -34,11 +35,21 @@ class MetricsWriter:
         if (iteration + 1) % self.period == 0 or iteration + 1 >= self.max_iter:
             self.write(iteration)
 
+    def latest(self):
+        """The most recent value of every scalar."""
+        return {k: h[-1] for k, h in self._history.items() if h}
+
+    def flush(self, iteration):
+        """Write the scalars of ``iteration`` (the last finished one) unless they are already written."""
+        if self._history and iteration > self._written:
+            self.write(iteration)
+
     def _smoothed(self):
         return {k: statistics.median(h) if k.startswith("loss") or k == "total_loss" or k in SMOOTHED else h[-1]
                 for k, h in self._history.items()}
 
     def write(self, iteration):
+        self._written = iteration
         values = self._smoothed()
         self.write_scalars(iteration, values)
         eta = datetime.timedelta(seconds=int(values.get("time", 0.0) * (self.max_iter - iteration - 1)))

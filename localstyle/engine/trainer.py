@@ -17,6 +17,8 @@ from localstyle.engine.validation_loss import validation_loss
 from localstyle.evaluation import COCOEvaluator, inference_on_dataset, save_evaluation
 from localstyle.solver import build_gradient_clipper, build_lr_scheduler, build_optimizer
 from localstyle.utils import comm
+from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import safe_path_component
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,10 @@ logger = logging.getLogger(__name__)
 def iteration_seed(seed, iteration, rank=0):
     """The RNG seed of one iteration on one process (used when SEED >= 0)."""
     return seed + 1_000_003 * iteration + 7919 * rank
+
+
+class TrainingDivergedError(LocalstyleError, FloatingPointError):
+    """A loss or a weight became infinite or NaN; the message names the iteration and the losses."""
 
 
 class Trainer:
@@ -64,7 +70,8 @@ class Trainer:
 
     def resume_or_load(self, resume=True):
         """Continue from OUTPUT_DIR/last_checkpoint (``resume``) or start from MODEL.WEIGHTS."""
-        self.start_iter = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume)
+        self.start_iter = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume,
+                                                           trusted=self.cfg.MODEL.WEIGHTS_TRUSTED)
         return self.start_iter
 
     def train(self, data_iter=None):
@@ -109,11 +116,17 @@ class Trainer:
             if cfg.DATASETS.TEST:
                 results = self._eval_and_log(writer, best)
         except FloatingPointError as e:
+            before = ""
+            if writer is not None and self.iter > self.start_iter:
+                writer.flush(self.iter - 1)
+                losses = ", ".join(f"{k}={v:.4g}" for k, v in writer.latest().items() if "loss" in k)
+                before = f"; losses at iteration {self.iter - 1}: {losses}"
             last = self.checkpointer.get_checkpoint_file()
-            logger.error(f"Training stopped at iteration {self.iter}; last good checkpoint: {last or 'none'}")
-            if "iteration=" in str(e):
-                raise
-            raise FloatingPointError(f"Training diverged at iteration={self.iter}: {e}") from e
+            cause = str(e) if "iteration=" in str(e) else f"Training diverged at iteration={self.iter}: {e}{before}"
+            raise TrainingDivergedError(f"{cause}; metrics up to iteration {self.iter - 1} are in "
+                                        f"{os.path.join(cfg.OUTPUT_DIR, 'metrics.json')}; last good checkpoint: "
+                                        f"{last or 'none'} (lower SOLVER.BASE_LR or enable "
+                                        f"SOLVER.CLIP_GRADIENTS)") from None
         finally:
             if writer is not None:
                 writer.close()
@@ -203,9 +216,9 @@ class Trainer:
         for name in cfg.DATASETS.TEST:
             output_dir = os.path.join(cfg.OUTPUT_DIR, output_name)
             if len(cfg.DATASETS.TEST) > 1:
-                output_dir = os.path.join(output_dir, name)
+                output_dir = os.path.join(output_dir, safe_path_component(name))
             loader = build_detection_test_loader(cfg, name)
-            results = inference_on_dataset(model, loader, COCOEvaluator(name, output_dir))
+            results = inference_on_dataset(model, loader, COCOEvaluator(name, output_dir, classes=cfg.DATASETS.CLASSES))
             if comm.is_main_process():
                 extra = {"dataset": name, "iteration": iteration, "weights": cfg.MODEL.WEIGHTS}
                 table = save_evaluation(results, output_dir, extra=extra)

@@ -123,10 +123,13 @@ class COCOEvaluator:
     ``evaluate()`` gathers predictions from all processes, writes ``output_dir/coco_instances_results.json`` and
     the precision-recall curves ``output_dir/pr_curves.npz`` on the main process and returns
     ``{"bbox": {...}, "segm": {...}}`` there (``{}`` on other ranks).
+    ``classes`` (``DATASETS.CLASSES``) names the model's classes among the dataset's; results keep the
+    dataset's category ids and only those categories are evaluated.
     """
 
-    def __init__(self, dataset_name, output_dir=None, distributed=True):
+    def __init__(self, dataset_name, output_dir=None, distributed=True, classes=()):
         from localstyle.data.catalog import MetadataCatalog
+        from localstyle.data.classes import class_selection
 
         self.dataset_name = dataset_name
         self.output_dir = output_dir
@@ -135,8 +138,8 @@ class COCOEvaluator:
         self.json_file = getattr(meta, "json_file", None)
         if not self.json_file:
             raise LocalstyleError(f"dataset {dataset_name}: COCO evaluation needs metadata json_file")
-        mapping = getattr(meta, "thing_dataset_id_to_contiguous_id", None)
-        self.class_to_category = {v: k for k, v in mapping.items()} if mapping else None
+        selection = class_selection(dataset_name, classes)
+        self.class_to_category = selection.class_to_dataset_id() if selection is not None else None
         self.reset()
 
     def reset(self):

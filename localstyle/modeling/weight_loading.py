@@ -13,7 +13,6 @@ parameters keep the fresh initialization from ``build_model``.
 """
 import logging
 import os
-import pickle
 import re
 import urllib.parse
 
@@ -22,12 +21,14 @@ import torch
 
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open, atomic_torch_save
+from localstyle.utils.safe_pickle import load_weights_file
 
 logger = logging.getLogger(__name__)
 
 D2_URL_PREFIX = "https://dl.fbaipublicfiles.com/detectron2/"
 # Sections and keys that only localstyle knows; dropped from exported detectron2 configs.
-LOCALSTYLE_ONLY_KEYS = ("STYLE", "MASKS", "STYLIZE", "FEEDFORWARD", "DATASETS.REGISTER_COCO")
+LOCALSTYLE_ONLY_KEYS = ("STYLE", "MASKS", "STYLIZE", "FEEDFORWARD", "DATASETS.REGISTER_COCO", "DATASETS.CLASSES",
+                        "MODEL.WEIGHTS_TRUSTED")
 # The 80 COCO category ids in order: detectron2's contiguous class k is torchvision's label COCO_IDS[k].
 COCO_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 TORCHVISION_PIXEL_MEAN = [123.675, 116.28, 103.53]
@@ -81,25 +82,15 @@ def _to_tensor(v):
     return torch.as_tensor(np.ascontiguousarray(v)) if isinstance(v, np.ndarray) else v
 
 
-def read_checkpoint(path):
-    """Read a weights file into ``(state_dict of tensors, fmt)``.
+def read_checkpoint(path, trusted=False):
+    """Read a weights file into ``(state_dict of tensors, fmt)``; nothing in it runs unless ``trusted``.
 
     ``fmt``: ``detectron2`` (names as ours), ``detectron2_heuristics`` (names to match by suffix), ``caffe2``,
     ``torchvision`` (Mask R-CNN), ``torchvision_resnet`` or ``torchvision_d2`` (a torchvision ResNet converted
     to detectron2 names by detectron2's script).
     """
     heuristics = False
-    try:
-        if path.endswith(".pkl"):
-            with open(path, "rb") as f:
-                data = pickle.load(f, encoding="latin1")
-        else:
-            try:
-                data = torch.load(path, map_location="cpu", weights_only=True)
-            except pickle.UnpicklingError:
-                data = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, EOFError, pickle.UnpicklingError, RuntimeError, ValueError) as e:
-        raise LocalstyleError(f"MODEL.WEIGHTS {path}: cannot read checkpoint ({str(e).splitlines()[0]})") from None
+    data = load_weights_file(path, trusted, label="MODEL.WEIGHTS ", trust_key="MODEL.WEIGHTS_TRUSTED")
     if not isinstance(data, dict):
         raise LocalstyleError(f"MODEL.WEIGHTS {path}: not a checkpoint (got {type(data).__name__})")
     author = data.get("__author__") if isinstance(data.get("__author__"), str) else None
@@ -247,19 +238,22 @@ def _check_torchvision_compat(model, fmt):
                        "sampling_ratio 2 / aligned=False, so outputs will differ slightly from torchvision's model")
 
 
-def load_model_weights(model, cfg_or_path):
+def load_model_weights(model, cfg_or_path, trusted=False):
     """Load ``cfg.MODEL.WEIGHTS`` (or a path/URL/name) into ``model``; returns a report dict.
 
+    Full pickles are unpickled only with ``trusted`` (or ``cfg.MODEL.WEIGHTS_TRUSTED``).
     The report has ``skipped`` (shape mismatch, not loaded), ``missing`` (model keys not in the checkpoint),
     ``unexpected`` (checkpoint keys the model lacks), ``format`` and ``path``. An empty spec loads nothing.
     """
-    spec = cfg_or_path if isinstance(cfg_or_path, (str, os.PathLike)) else cfg_or_path.MODEL.WEIGHTS
-    spec = os.fspath(spec)
+    if not isinstance(cfg_or_path, (str, os.PathLike)):
+        trusted = trusted or cfg_or_path.MODEL.WEIGHTS_TRUSTED
+        cfg_or_path = cfg_or_path.MODEL.WEIGHTS
+    spec = os.fspath(cfg_or_path)
     report = {"skipped": [], "missing": [], "unexpected": [], "format": None, "path": None}
     if not spec:
         return report
     path = resolve_weights(spec)
-    sd, fmt = read_checkpoint(path)
+    sd, fmt = read_checkpoint(path, trusted)
     report.update(format=fmt, path=path)
     model_sd = model.state_dict()
     if fmt == "caffe2":

@@ -15,6 +15,7 @@ from localstyle.style.onnx_batching import onnx_providers, open_session, stylize
 from localstyle.style.transformer_net import TransformerNet
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.safe_pickle import load_weights_file
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,7 @@ def load_transformer_net(path, device="cpu"):
     """Load a feed-forward style network from a ``.pth`` checkpoint (``{"model": state_dict, ...}``)."""
     if not os.path.isfile(path):
         raise LocalstyleError(f"{path}: feed-forward style weights not found (STYLE.WEIGHTS)")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated or foreign file
-        raise LocalstyleError(f"{path}: cannot read checkpoint ({e})") from None
+    ckpt = load_weights_file(path, label="STYLE.WEIGHTS ")
     state = ckpt.get("model", ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise LocalstyleError(f"{path}: expected a checkpoint dict with a 'model' state dict")

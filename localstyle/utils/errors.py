@@ -20,7 +20,17 @@ def cli_errors(main):
         try:
             return main(*args, **kwargs)
         except LocalstyleError as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {one_line(e)}", file=sys.stderr)
             sys.exit(2)
 
     return wrapper
+
+
+def one_line(error):
+    """The message of a :class:`LocalstyleError`; for one re-raised by a DataLoader worker (whose message is
+    the worker's whole traceback), the original one-line message."""
+    text = str(error)
+    if "Original Traceback" in text:
+        last = text.rstrip().splitlines()[-1]
+        return last.split(f"{LocalstyleError.__name__}: ", 1)[-1]
+    return text

@@ -14,9 +14,11 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 def read_image(path, format="RGB"):
     """Read ``path`` as an H x W x 3 uint8 array in ``format`` ("RGB" or "BGR").
 
-    EXIF orientation is applied; grayscale, palette, RGBA (composited on black, as detectron2 drops
-    alpha) and CMYK images are converted. Raises :class:`LocalstyleError` naming the file if it is
-    missing or cannot be decoded.
+    EXIF orientation is applied; grayscale, palette and CMYK images are converted. 16-bit images are scaled
+    to 8 bits (65535 -> 255), 32-bit float ones from 0..1. The alpha channel of RGBA / LA images is dropped
+    and the colours under it are kept (not composited), as detectron2's ``read_image`` does. Raises
+    :class:`LocalstyleError` naming the file if it is missing, cannot be decoded or is over PIL's
+    decompression-bomb limit.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -25,14 +27,26 @@ def read_image(path, format="RGB"):
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             im.load()
-            image = np.array(im.convert("RGB"))  # a writable copy
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+            image = _to_rgb(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise LocalstyleError(f"{path}: cannot decode image ({e})") from None
     if format == "BGR":
         image = image[:, :, ::-1]
     elif format != "RGB":
         raise LocalstyleError(f"{path}: unsupported image format {format!r} (use RGB or BGR)")
     return np.ascontiguousarray(image)
+
+
+def _to_rgb(im):
+    """A writable H x W x 3 uint8 copy of a PIL image of any mode; high-bit-depth modes are scaled, not clipped."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        gray = np.asarray(im, dtype=np.float64) / 257.0
+    elif im.mode == "F":
+        gray = np.asarray(im, dtype=np.float64) * 255.0
+    else:
+        return np.array(im.convert("RGB"))
+    gray = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+    return np.repeat(gray[:, :, None], 3, axis=2)
 
 
 def resize_image(image, height, width, interpolation=None, upscale=cv2.INTER_CUBIC):
