@@ -81,10 +81,18 @@ def test_corrupt_image_is_reported_and_skipped(inputs, tmp_path, capsys):
 
 
 def test_predictor_source_runs_the_model_batch(inputs, tmp_path, capsys):
-    """MASKS.SOURCE predictor: the tiny (untrained) Mask R-CNN runs on each batch; every output is written."""
+    """MASKS.SOURCE predictor: the tiny Mask R-CNN (a freshly initialized checkpoint of it: the predictor needs
+    weights that fit its config) runs on each batch; every output is written."""
+    import torch
+
+    from localstyle.config import load_config
+    from localstyle.modeling import build_model
+
     tiny = os.path.join(ROOT, "configs", "tiny", "mask_rcnn_R_50_FPN_unittest.yaml")
+    weights = str(tmp_path / "tiny.pth")
+    torch.save({"model": build_model(load_config(tiny, ["MODEL.DEVICE", "cpu"])).state_dict()}, weights)
     out = tmp_path / "out"
-    argv = ["--config-file", tiny, "--input", str(inputs), "--output", str(out), "MODEL.WEIGHTS", "",
+    argv = ["--config-file", tiny, "--input", str(inputs), "--output", str(out), "MODEL.WEIGHTS", weights,
             "MASKS.SOURCE", "predictor", "MASKS.SCORE_THRESH", "0.0", "MASKS.TOP_K", "2"] + FAST[:-2]
     assert stylize_net.main(argv) == 0
     assert "2 done" in capsys.readouterr().out

@@ -90,7 +90,7 @@ class Checkpointer:
 
             report = load_model_weights(self.model, weights, trusted)
             logger.info(f"Loaded weights {weights}: {_summary(report)}")
-            total = len(self.model.state_dict())
+            total = sum(not k.endswith("num_batches_tracked") for k in self.model.state_dict())
             loaded = total - len(report["missing"])
             if loaded * 2 < total:
                 logger.warning(f"MODEL.WEIGHTS {report['path']}: only {loaded} of the model's {total} tensors "

@@ -15,10 +15,24 @@ def detections_from_instances(inst):
                       inst.pred_boxes.tensor.cpu().numpy(), inst.pred_masks.cpu().numpy())
 
 
+def require_all_weights(predictor):
+    """A one-line error unless MODEL.WEIGHTS gave every tensor of the predictor's model."""
+    report = predictor.load_report
+    total = sum(not k.endswith("num_batches_tracked") for k in predictor.model.state_dict())
+    if report["missing"]:
+        raise LocalstyleError(
+            f"MODEL.WEIGHTS {report['path']}: only {total - len(report['missing'])} of the model's {total} tensors "
+            f"match it (first missing: {report['missing'][0]}); MASKS.SOURCE predictor needs a detector trained "
+            f"for this config")
+
+
 def model_thing_classes(cfg):
-    """Class names of ``cfg``'s model: the metadata of its datasets, else ["person"] for a one-class model."""
+    """Class names of ``cfg``'s model: DATASETS.CLASSES, the metadata of its datasets, else ["person"] for a
+    one-class model."""
     from localstyle.data import MetadataCatalog
 
+    if cfg.DATASETS.CLASSES:
+        return list(cfg.DATASETS.CLASSES)
     for name in list(cfg.DATASETS.TEST) + list(cfg.DATASETS.TRAIN):
         classes = MetadataCatalog.get(name).get("thing_classes")
         if classes:
@@ -38,7 +52,11 @@ class PredictorMasks(MaskSource):
         from localstyle.engine.predictor import DefaultPredictor
 
         super().__init__(cfg)
+        if not cfg.MODEL.WEIGHTS:
+            raise LocalstyleError("MASKS.SOURCE predictor needs MODEL.WEIGHTS, a detector trained for this config "
+                                  "(an untrained model finds nothing)")
         self.predictor = DefaultPredictor(cfg)
+        require_all_weights(self.predictor)
         self.thing_classes = model_thing_classes(cfg)
 
     def __call__(self, records):

@@ -278,7 +278,8 @@ def load_model_weights(model, cfg_or_path, trusted=False):
         else:
             to_load[k] = v.to(model_sd[k].dtype)
     model.load_state_dict(to_load, strict=False)
-    report["missing"] = [k for k in model_sd if k not in to_load]
+    # BatchNorm step counters are never loaded (nor needed for inference): not reported as missing
+    report["missing"] = [k for k in model_sd if k not in to_load and not k.endswith("num_batches_tracked")]
     logger.info("Loaded %d/%d tensors from %s (%s)", len(to_load), len(model_sd), path, fmt)
     if report["missing"]:
         logger.warning("Some model parameters or buffers are not in the checkpoint (%d): %s",

@@ -14,24 +14,31 @@ from localstyle.utils.image_io import resize_image, write_image
 
 logger = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
-SETTINGS_KEYS = [
-    "STYLE.METHOD", "STYLE.SIZE", "STYLE.STRENGTH", "STYLE.PRESERVE_COLOR", "STYLE.SEED", "STYLE.VGG.ARCH",
-    "STYLE.VGG.WEIGHTS", "STYLE.GATYS.STEPS", "STYLE.GATYS.SCALES", "STYLE.GATYS.STYLE_WEIGHT",
-    "STYLE.GATYS.CONTENT_WEIGHT", "STYLE.GATYS.OPTIMIZER", "MASKS.SOURCE", "MASKS.DATASET", "MASKS.CLASSES",
-    "MASKS.SCORE_THRESH", "MASKS.TOP_K", "MASKS.DILATE", "MASKS.FEATHER", "MASKS.INVERT", "MASKS.CROP_MARGIN",
-    "MODEL.WEIGHTS",
-]
+# What decides an output: every STYLE and MASKS key, plus these.
+SETTINGS_SECTIONS = ("STYLE", "MASKS")
+SETTINGS_KEYS = ("MODEL.WEIGHTS", "DATASETS.CLASSES")
 
 
 def settings_of(cfg):
-    """The settings that decide an output, as recorded in the manifest."""
+    """The settings that decide an output, as recorded in the manifest (JSON types: lists, not tuples)."""
     out = {}
+    for section in SETTINGS_SECTIONS:
+        out.update(_flatten(cfg[section], f"{section}."))
     for key in SETTINGS_KEYS:
         node = cfg
         for part in key.split("."):
             node = node[part]
-        out[key] = list(node) if isinstance(node, tuple) else node
-    return out
+        out[key] = node
+    return json.loads(json.dumps(out))
+
+
+def _flatten(node, prefix):
+    """``(full key, value)`` pairs of a config section."""
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
 
 
 @dataclass

@@ -12,12 +12,14 @@ from localstyle.stylize.plan import Planner, stylize_plans
 from localstyle.stylize.styles import StyleBook
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import ensure_writable_dir
 
 
 class StylizeRunner:
     """Runs the whole batch: ``StylizeRunner(cfg, output_dir, overwrite).run(inputs) -> summary dict``."""
 
     def __init__(self, cfg, output_dir, overwrite=False):
+        ensure_writable_dir(output_dir, "--output")  # before any model is built
         cfg = cfg.clone()
         cfg.MODEL.DEVICE = resolve_device(cfg)
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
@@ -36,14 +38,19 @@ class StylizeRunner:
         return OutputPaths.of(self.output_dir, stem, self.cfg.STYLIZE.STRIP)
 
     def is_complete(self, stem):
-        """All outputs of ``stem`` exist and the manifest has its entry."""
+        """All outputs of ``stem`` exist and its manifest entry was made with the current settings."""
         paths = self.output_paths(stem).as_dict().values()
-        return stem in self.manifest.images and all(os.path.isfile(p) for p in paths)
+        return not self.is_stale(stem) and stem in self.manifest.images and all(os.path.isfile(p) for p in paths)
+
+    def is_stale(self, stem):
+        """``stem`` has a manifest entry made with other settings (another style image, method, strength...)."""
+        entry = self.manifest.images.get(stem)
+        return entry is not None and entry.get("settings") != self.settings
 
     def run(self, inputs):
-        """Stylize every path in ``inputs``; returns ``{"done", "skipped", "failed", "seconds"}``."""
+        """Stylize every path in ``inputs``; returns ``{"done", "redone", "skipped", "failed", "seconds"}``
+        (``redone``: images whose earlier outputs were made with other settings)."""
         t0 = time.perf_counter()
-        os.makedirs(self.output_dir, exist_ok=True)
         stems, todo, failed = {}, [], []
         for path in inputs:
             stem = output_stem(path)
@@ -55,6 +62,7 @@ class StylizeRunner:
             if self.overwrite or not self.is_complete(stem):
                 todo.append(path)
         skipped, done = len(stems) - len(todo), 0
+        redone = 0 if self.overwrite else sum(self.is_stale(output_stem(p)) for p in todo)
         loader = image_loader(todo, self.cfg.STYLIZE.BATCH_SIZE, self.cfg.STYLIZE.NUM_WORKERS)
         with tqdm(total=len(todo), desc="stylize", unit="img", dynamic_ncols=True) as bar:
             for batch in loader:
@@ -73,9 +81,10 @@ class StylizeRunner:
                 if good:
                     self.manifest.save(self.settings)
                 bar.update(len(batch))
-        summary = {"done": done, "skipped": skipped, "failed": len(failed), "failed_files": failed,
+        summary = {"done": done, "redone": redone, "skipped": skipped, "failed": len(failed), "failed_files": failed,
                    "seconds": round(time.perf_counter() - t0, 2)}
-        print(f"stylize: {done} done, {skipped} skipped (already complete), {len(failed)} failed "
+        redone_text = f" ({redone} redone: settings changed)" if redone else ""
+        print(f"stylize: {done} done{redone_text}, {skipped} skipped (already complete), {len(failed)} failed "
               f"in {summary['seconds']:.1f} s; outputs in {self.output_dir}")
         return summary
 
