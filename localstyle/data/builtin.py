@@ -1,8 +1,9 @@
 """Built-in dataset names, registered on ``import localstyle.data``.
 
 - ``coco_2017_{train,val}_person``: ``<root>/coco_person/annotations/person_{split}2017.json``; images in
-  ``<root>/coco_person/{split}2017`` if it exists, else the ``image_root`` recorded in
-  ``<root>/coco_person/report.json`` (the original COCO folder).
+  ``<root>/coco_person/{split}2017`` if it exists (it must hold the ``.complete`` marker that the prepare
+  script writes last), else the ``image_root`` recorded in ``<root>/coco_person/report.json`` (the original
+  COCO folder).
 - ``coco_2017_{train,val}``: ``<root>/coco/annotations/instances_{split}2017.json``, images ``<root>/coco/{split}2017``.
 - ``synthetic_{train,val}``: ``<root>/synthetic/annotations/instances_{split}.json``, images ``<root>/synthetic/{split}``.
 

@@ -116,17 +116,16 @@ class Trainer:
             if cfg.DATASETS.TEST:
                 results = self._eval_and_log(writer, best)
         except FloatingPointError as e:
-            before = ""
+            before, metrics = "", "no iteration finished"
             if writer is not None and self.iter > self.start_iter:
                 writer.flush(self.iter - 1)
                 losses = ", ".join(f"{k}={v:.4g}" for k, v in writer.latest().items() if "loss" in k)
                 before = f"; losses at iteration {self.iter - 1}: {losses}"
+                metrics = f"metrics up to iteration {self.iter - 1} are in {writer.json_file}"
             last = self.checkpointer.get_checkpoint_file()
             cause = str(e) if "iteration=" in str(e) else f"Training diverged at iteration={self.iter}: {e}{before}"
-            raise TrainingDivergedError(f"{cause}; metrics up to iteration {self.iter - 1} are in "
-                                        f"{os.path.join(cfg.OUTPUT_DIR, 'metrics.json')}; last good checkpoint: "
-                                        f"{last or 'none'} (lower SOLVER.BASE_LR or enable "
-                                        f"SOLVER.CLIP_GRADIENTS)") from None
+            raise TrainingDivergedError(f"{cause}; {metrics}; last good checkpoint: {last or 'none'} (lower "
+                                        f"SOLVER.BASE_LR or enable SOLVER.CLIP_GRADIENTS)") from None
         finally:
             if writer is not None:
                 writer.close()
@@ -218,7 +217,8 @@ class Trainer:
             if len(cfg.DATASETS.TEST) > 1:
                 output_dir = os.path.join(output_dir, safe_path_component(name))
             loader = build_detection_test_loader(cfg, name)
-            results = inference_on_dataset(model, loader, COCOEvaluator(name, output_dir, classes=cfg.DATASETS.CLASSES))
+            evaluator = COCOEvaluator(name, output_dir, classes=cfg.DATASETS.CLASSES)
+            results = inference_on_dataset(model, loader, evaluator)
             if comm.is_main_process():
                 extra = {"dataset": name, "iteration": iteration, "weights": cfg.MODEL.WEIGHTS}
                 table = save_evaluation(results, output_dir, extra=extra)
