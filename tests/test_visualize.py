@@ -13,7 +13,8 @@ from localstyle.evaluation.visualizer import draw_instances, from_annotations, f
 
 visualize_data = load_script("tools", "visualize_data.py")
 visualize_json_results = load_script("tools", "visualize_json_results.py")
-TRAIN = ["DATASETS.TRAIN", "('coco_tiny_person',)"]
+# (the training loader checks that the dataset's classes match MODEL.ROI_HEADS.NUM_CLASSES)
+TRAIN = ["DATASETS.TRAIN", "('coco_tiny_person',)", "MODEL.ROI_HEADS.NUM_CLASSES", "1"]
 
 
 def test_drawing_tints_masks_and_leaves_the_rest():

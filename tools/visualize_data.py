@@ -54,7 +54,9 @@ def main(argv=None):
     names = None
     for index, (file_name, image, instances) in enumerate(tqdm(itertools.islice(samples, args.num_images),
                                                                total=args.num_images, disable=None)):
-        names = names or MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).get("thing_classes", [])
+        if names is None:  # the loader's class ids follow DATASETS.CLASSES; stored annotations the dataset's own
+            selected = args.source == "dataloader" and list(cfg.DATASETS.CLASSES)
+            names = selected or MetadataCatalog.get(cfg.DATASETS.TRAIN[0]).get("thing_classes", [])
         stem = os.path.splitext(os.path.basename(file_name))[0]
         write_image(os.path.join(args.output_dir, f"{index:04d}_{stem}.jpg"),
                     draw_instances(image, instances, names))
