@@ -8,6 +8,11 @@
   python stylize_net.py ... --overwrite        # redo images whose outputs already exist
 
 Writes <stem>.png, <stem>_mask.png, <stem>_strip.jpg per image and manifest.json into --output.
+
+Video: a video file or a camera index as --input (or --video with a folder of frames) writes <stem>.mp4,
+<stem>_mask.mp4, <stem>_compare.mp4 (original | stylized), <stem>_strip.jpg (key frames) and manifest.json:
+  python stylize_net.py --config-file configs/stylize/arbitrary_video.yaml --input clip.mp4 --output out/
+  python stylize_net.py --config-file CFG --input 0 --output out/cam VIDEO.MAX_FRAMES 300
 """
 import logging
 
@@ -19,7 +24,9 @@ from localstyle.utils.errors import cli_errors
 def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--config-file", required=True, metavar="FILE", help="configs/stylize/<name>.yaml")
-    p.add_argument("--input", required=True, help="an image file, a folder of images, or a glob pattern")
+    p.add_argument("--input", required=True,
+                   help="an image file, a folder of images, a glob pattern, a video file or a camera index")
+    p.add_argument("--video", action="store_true", help="treat a folder --input as the frames of one clip")
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="redo images whose outputs are already complete")
     add_config_opts(p)
@@ -28,7 +35,7 @@ def build_parser():
 
 @cli_errors
 def main(argv=None):
-    """Parse the command line, load the config, run :class:`localstyle.stylize.StylizeRunner`."""
+    """Parse the command line, load the config, run the photo (or video) runner."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = load_config(args.config_file, args.opts)
@@ -36,6 +43,11 @@ def main(argv=None):
     from localstyle.stylize import StylizeRunner, list_inputs
 
     register_datasets_from_cfg(cfg)
+    from localstyle.video import VideoRunner, is_video_input
+
+    if args.video or is_video_input(args.input):
+        VideoRunner(cfg, args.output, overwrite=args.overwrite).run(args.input)
+        return 0
     inputs = list_inputs(args.input)
     summary = StylizeRunner(cfg, args.output, overwrite=args.overwrite).run(inputs)
     return 1 if summary["failed"] and not summary["done"] else 0

@@ -1,7 +1,7 @@
 """Default configuration: detectron2's key names and default values, plus localstyle's own sections.
 
 The detectron2 part mirrors ``detectron2/config/defaults.py`` (VERSION 2) so that detectron2's model-zoo
-YAML files merge unchanged. localstyle adds ``DATASETS.REGISTER_COCO``, ``STYLE``, ``MASKS``, ``STYLIZE``
+YAML files merge unchanged. localstyle adds ``DATASETS.REGISTER_COCO``, ``STYLE``, ``MASKS``, ``STYLIZE``, ``VIDEO``
 and ``FEEDFORWARD``; see README.md for what each key does.
 """
 from fvcore.common.config import CfgNode as CN
@@ -346,6 +346,35 @@ _C.STYLIZE = CN()
 _C.STYLIZE.BATCH_SIZE = 4
 _C.STYLIZE.NUM_WORKERS = 2
 _C.STYLIZE.STRIP = True
+
+# Video clips (stylize_net.py --input clip.mp4 / --input 0 / --video --input frames/): localstyle.video.
+_C.VIDEO = CN()
+# Temporal stability on/off as a whole (tracking keep-alive, alpha smoothing, flicker reduction).
+_C.VIDEO.STABILIZE = True
+# Frames per chunk: processed (and stylized) together, written as one lossless chunk; a rerun resumes
+# after the last finished chunk.
+_C.VIDEO.CHUNK_SIZE = 16
+# Frame rate of frame folders and of cameras that do not report one.
+_C.VIDEO.FPS = 30.0
+# Stop after this many frames (0: the whole clip; set it for cameras, or stop them with Ctrl-C).
+_C.VIDEO.MAX_FRAMES = 0
+# FourCC of the output videos; "" chooses H.264 ("avc1") when OpenCV can encode it, else "mp4v".
+_C.VIDEO.CODEC = ""
+# Tracking: a detection continues the track of the same class whose flow-moved mask overlaps it most,
+# if the IoU is at least TRACK_IOU; a missed track keeps its (flow-moved) mask for TRACK_KEEP_FRAMES
+# frames, its alpha multiplied by TRACK_DECAY per missed frame.
+_C.VIDEO.TRACK_IOU = 0.3
+_C.VIDEO.TRACK_KEEP_FRAMES = 2
+_C.VIDEO.TRACK_DECAY = 0.5
+# Optical flow (OpenCV DIS) is computed at this fraction of the frame size, then upsampled.
+_C.VIDEO.FLOW_SCALE = 0.5
+# Weight of the previous frame's flow-warped alpha in the alpha's moving average (0: no smoothing).
+_C.VIDEO.ALPHA_MOMENTUM = 0.5
+# Flicker reduction: weight of the previous stylized frame, warped by the flow, where the flow is
+# forward-backward consistent (0: off, 1: freeze the first stylization).
+_C.VIDEO.FLICKER_STRENGTH = 0.8
+# Key frames shown in <stem>_strip.jpg.
+_C.VIDEO.KEY_FRAMES = 4
 
 # Training a feed-forward (Johnson et al.) style network.
 _C.FEEDFORWARD = CN()

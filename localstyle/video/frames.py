@@ -1,0 +1,175 @@
+"""One chunk of frames through the localized pipeline: masks -> tracks -> steady alphas -> crops -> one
+batched ``stylize`` call per style -> flicker reduction -> composite (pixels with alpha 0 stay exact)."""
+import dataclasses
+import time
+
+import cv2
+import numpy as np
+
+from localstyle.compose import blend, build_alpha, crop_boxes, invert, preserve_color, quantize_alpha, \
+    select_instances
+from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.image_io import resize_image
+from localstyle.video.flow import FlowEstimator
+from localstyle.video.stabilizer import TemporalStabilizer
+from localstyle.video.tracker import InstanceTracker
+
+MIN_REGION_SIDE = 32  # as the photo pipeline: VGG and the style networks need a few pixels
+
+
+@dataclasses.dataclass
+class Job:
+    """A crop of one frame to stylize with one style."""
+
+    style: str
+    box: tuple
+    region: np.ndarray
+    region_alpha: np.ndarray
+    stylized: np.ndarray = None
+
+
+@dataclasses.dataclass
+class FramePlan:
+    """What a frame needs after stylization, and what goes into the manifest."""
+
+    index: int
+    image: np.ndarray
+    flow: object
+    alphas: dict
+    jobs: list
+    record: dict
+
+
+def region_jobs(image, alpha, style, size, margin):
+    """Crops of ``image`` around ``alpha`` > 0, scaled so the whole frame's longest side would be ``size``."""
+    h, w = image.shape[:2]
+    scale = size / max(h, w) if size > 0 else 1.0
+    jobs = []
+    for box in crop_boxes(alpha, margin):
+        x0, y0, x1, y1 = box
+        rh, rw = max(MIN_REGION_SIDE, round((y1 - y0) * scale)), max(MIN_REGION_SIDE, round((x1 - x0) * scale))
+        jobs.append(Job(style, box, resize_image(image[y0:y1, x0:x1], rh, rw),
+                        cv2.resize(alpha[y0:y1, x0:x1], (rw, rh), interpolation=cv2.INTER_LINEAR)))
+    return jobs
+
+
+class ChunkStylizer:
+    """Stylizes consecutive chunks of a clip, carrying tracks, flow and temporal state between them."""
+
+    def __init__(self, cfg, masks, method, styles, class_ids, thing_classes):
+        self.cfg, self.masks, self.method, self.styles = cfg, masks, method, styles
+        self.class_ids, self.thing_classes = class_ids, thing_classes
+        v = cfg.VIDEO
+        self.stabilize = bool(v.STABILIZE)
+        self.tracker = InstanceTracker(v.TRACK_IOU, v.TRACK_KEEP_FRAMES if self.stabilize else 0, v.TRACK_DECAY)
+        self.stabilizer = TemporalStabilizer(v.ALPHA_MOMENTUM, v.FLICKER_STRENGTH)
+        self.flow = FlowEstimator(v.FLOW_SCALE) if self.stabilize else None
+        self.prev_image = None
+
+    def process(self, frames):
+        """``frames``: list of (index, label, rgb, decode_s) -> list of (composite, alpha used, record)."""
+        t0 = time.perf_counter()
+        dets = self.masks([{"path": label, "image": rgb, "decode_s": d} for _, label, rgb, d in frames])
+        masks_s = (time.perf_counter() - t0) / max(len(frames), 1)
+        plans = []
+        for (index, label, rgb, decode_s), det in zip(frames, dets):
+            if isinstance(det, Exception):
+                raise LocalstyleError(f"frame {index} ({label}): {det}")
+            plans.append(self._plan(index, rgb, det))
+            plans[-1].record["timings"].update(decode_s=decode_s, masks_s=masks_s)
+        self._stylize(plans)
+        return [self._finish(p) for p in plans]
+
+    def _plan(self, index, image, det):
+        t0 = time.perf_counter()
+        cfg = self.cfg
+        flow = self.flow.pair(self.prev_image, image) if self.flow is not None and self.prev_image is not None \
+            else None
+        self.prev_image = image
+        flow_s = time.perf_counter() - t0
+        keep = select_instances(det, self.class_ids, cfg.MASKS.SCORE_THRESH, 0)
+        tracks = self.tracker.update(det.classes[keep], det.scores[keep], det.masks[keep], flow)
+        if cfg.MASKS.TOP_K:
+            chosen = {t.id for t in sorted(tracks, key=lambda t: -t.area)[:cfg.MASKS.TOP_K]}
+            tracks = [t for t in tracks if t.id in chosen]
+        groups = {}
+        for t in tracks:
+            style = self.styles.default if cfg.MASKS.INVERT else \
+                self.styles.style_for(t.id, self.thing_classes[t.cls])
+            groups.setdefault(style, []).append(t)
+        alphas, jobs = {}, []
+        for style, members in groups.items():
+            alpha = np.zeros(image.shape[:2], np.float32)
+            for t in members:
+                alpha = np.maximum(alpha, t.weight * build_alpha(t.mask[None], cfg.MASKS.DILATE, cfg.MASKS.FEATHER))
+            alpha = quantize_alpha((invert(alpha) if cfg.MASKS.INVERT else alpha) * cfg.STYLE.STRENGTH)
+            if self.stabilize:
+                alpha = self.stabilizer.smooth_alpha(style, alpha, flow)
+            alphas[style] = alpha
+            jobs += region_jobs(image, alpha, style, cfg.STYLE.SIZE, cfg.MASKS.CROP_MARGIN)
+        record = {"index": index, "instances": sum(t.missed == 0 for t in tracks),
+                  "kept_alive": sum(t.missed > 0 for t in tracks), "tracks": [t.id for t in tracks],
+                  "timings": {"flow_s": flow_s, "plan_s": time.perf_counter() - t0 - flow_s, "stylize_s": 0.0}}
+        return FramePlan(index, image, flow, alphas, jobs, record)
+
+    def _stylize(self, plans):
+        """Every crop of the chunk that shares a style goes through one ``stylize`` call."""
+        by_style = {}
+        for p in plans:
+            for job in p.jobs:
+                by_style.setdefault(job.style, []).append((p, job))
+        for style, items in by_style.items():
+            t0 = time.perf_counter()
+            outs = self.method.stylize([j.region for _, j in items], self.styles.image(style),
+                                       [j.region_alpha for _, j in items])
+            share = (time.perf_counter() - t0) / len(items)
+            for (p, job), out in zip(items, outs):
+                job.stylized = out
+                p.record["timings"]["stylize_s"] += share
+
+    def _finish(self, plan):
+        t0 = time.perf_counter()
+        image, outcome = plan.image, plan.image.copy()
+        used = np.zeros(image.shape[:2], np.float32)
+        for style, alpha in plan.alphas.items():
+            jobs = [j for j in plan.jobs if j.style == style]
+            if not jobs:
+                continue
+            boxes = np.array([j.box for j in jobs])
+            x0, y0 = boxes[:, :2].min(0)
+            x1, y1 = boxes[:, 2:].max(0)
+            layer = image[y0:y1, x0:x1].copy()
+            for job in jobs:
+                bx0, by0, bx1, by1 = job.box
+                styl = resize_image(job.stylized, by1 - by0, bx1 - bx0)
+                if self.cfg.STYLE.PRESERVE_COLOR:
+                    styl = preserve_color(styl, image[by0:by1, bx0:bx1])
+                layer[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = styl
+            if self.stabilize:
+                layer = self.stabilizer.steady_layer(style, layer, alpha, plan.flow, (x0, y0, x1, y1))
+            outcome[y0:y1, x0:x1] = blend(outcome[y0:y1, x0:x1], layer, alpha[y0:y1, x0:x1])
+            used = 1.0 - (1.0 - used) * (1.0 - alpha)
+        self.stabilizer.end_frame()
+        timings = plan.record["timings"]
+        timings["compose_s"] = time.perf_counter() - t0
+        timings["total_s"] = sum(timings.values())
+        plan.record["timings"] = {k: round(v, 4) for k, v in timings.items()}
+        return outcome, quantize_alpha(used), plan.record
+
+    def state(self):
+        """(JSON-able meta, dict of arrays) to resume after this chunk."""
+        track_meta, track_masks = self.tracker.state()
+        keys, arrays = self.stabilizer.state()
+        arrays = {f"stab_{k}": v for k, v in arrays.items()}
+        for i, m in enumerate(track_masks):
+            arrays[f"track_{i}"] = m
+        if self.prev_image is not None:
+            arrays["prev_image"] = self.prev_image
+        return {"tracker": track_meta, "style_keys": keys}, arrays
+
+    def load_state(self, meta, arrays):
+        n = len(meta["tracker"]["tracks"])
+        self.tracker.load_state(meta["tracker"], [arrays[f"track_{i}"] for i in range(n)])
+        self.stabilizer.load_state(meta["style_keys"],
+                                   {k[len("stab_"):]: v for k, v in arrays.items() if k.startswith("stab_")})
+        self.prev_image = arrays.get("prev_image")

@@ -1,0 +1,198 @@
+"""Localized stylization of a clip: ``VideoRunner(cfg, output_dir).run("clip.mp4")``.
+
+Frames are streamed in chunks of ``VIDEO.CHUNK_SIZE``; each finished chunk is stored with the
+temporal state after it (:mod:`localstyle.video.chunks`), so memory does not grow with the clip and a
+rerun resumes after the last finished chunk (or starts over when the settings or the input changed).
+``<stem>.mp4``, ``<stem>_mask.mp4``, ``<stem>_compare.mp4`` are written as frames come (under temporary
+names until complete), then ``<stem>_strip.jpg``, and ``manifest.json`` gets the clip's entry with
+per-frame timings and instance counts.
+"""
+import itertools
+import json
+import logging
+import os
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from localstyle.compose import resolve_classes
+from localstyle.style.methods import build_style_method
+from localstyle.utils.device import resolve_device
+from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import atomic_write_json
+from localstyle.video.chunks import ChunkStore
+from localstyle.video.frames import ChunkStylizer
+from localstyle.video.outputs import ClipOutputs, key_frame_indices, output_paths
+from localstyle.video.reader import open_video
+from localstyle.video.writer import choose_codec
+
+logger = logging.getLogger(__name__)
+MANIFEST = "manifest.json"
+
+
+def build_mask_source(cfg):
+    """The photo pipeline's mask source named by MASKS.SOURCE."""
+    from localstyle.stylize import AnnotationMasks, PredictorMasks
+
+    sources = {"annotations": AnnotationMasks, "predictor": PredictorMasks}
+    if cfg.MASKS.SOURCE not in sources:
+        raise LocalstyleError(f"MASKS.SOURCE: unknown source {cfg.MASKS.SOURCE!r} (use {' or '.join(sources)})")
+    return sources[cfg.MASKS.SOURCE](cfg)
+
+
+def video_settings(cfg):
+    """The photo pipeline's recorded settings plus every VIDEO key."""
+    from localstyle.stylize import settings_of
+
+    out = settings_of(cfg)
+    out.update({f"VIDEO.{k}": v for k, v in cfg.VIDEO.items()})
+    return out
+
+
+def input_identity(info):
+    """What identifies the input clip: its path, size, length and (for files) modification time and bytes."""
+    ident = {"source": os.path.abspath(info.source) if not info.source.isdigit() else info.source,
+             "size": [info.width, info.height], "fps": info.fps, "frames": info.num_frames}
+    if os.path.isfile(info.source):
+        st = os.stat(info.source)
+        ident.update(bytes=st.st_size, mtime=st.st_mtime)
+    return ident
+
+
+class VideoRunner:
+    """Stylizes clips into ``output_dir``; ``run(spec)`` -> summary dict."""
+
+    def __init__(self, cfg, output_dir, overwrite=False, mask_source=None):
+        cfg = cfg.clone()
+        cfg.MODEL.DEVICE = resolve_device(cfg)
+        from localstyle.stylize import StyleBook
+
+        self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
+        self.styles = StyleBook(cfg)
+        if cfg.MASKS.INVERT and not self.styles.default:
+            raise LocalstyleError("MASKS.INVERT styles the background with STYLE.IMAGE: set STYLE.IMAGE")
+        if cfg.VIDEO.CHUNK_SIZE < 1:
+            raise LocalstyleError(f"VIDEO.CHUNK_SIZE must be at least 1, got {cfg.VIDEO.CHUNK_SIZE}")
+        self.masks = mask_source if mask_source is not None else build_mask_source(cfg)
+        self.class_ids = resolve_classes(list(cfg.MASKS.CLASSES), self.masks.thing_classes)
+        self.method = build_style_method(cfg)
+        self.codec = choose_codec(cfg.VIDEO.CODEC)
+        logger.info("video codec: %s%s", self.codec, "" if self.codec == "avc1" or cfg.VIDEO.CODEC else
+                    " (H.264 'avc1' cannot be encoded by this OpenCV build)")
+
+    def _stylizer(self):
+        return ChunkStylizer(self.cfg, self.masks, self.method, self.styles, self.class_ids,
+                             self.masks.thing_classes)
+
+    def _manifest(self):
+        path = os.path.join(self.output_dir, MANIFEST)
+        try:
+            with open(path, encoding="utf-8") as f:
+                manifest = json.load(f)
+            return manifest if isinstance(manifest, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def run(self, spec, on_frame=None):
+        """Stylize the clip ``spec`` (video file, frame folder or camera index); returns a summary dict.
+
+        ``on_frame(index, original, outcome, alpha, record)``, if given, sees every newly processed frame
+        before it is encoded (``alpha``: the float alpha used, 0 where the frame is unchanged).
+        """
+        cfg, t_start = self.cfg, time.perf_counter()
+        reader = open_video(spec, cfg.VIDEO.FPS)
+        info = reader.info
+        total = min(filter(None, [info.num_frames, cfg.VIDEO.MAX_FRAMES]), default=None)
+        fingerprint = {"settings": video_settings(cfg), "input": input_identity(info)}
+        paths = output_paths(self.output_dir, info.stem)
+        entry = self._manifest().get("videos", {}).get(info.stem, {})
+        if not self.overwrite and entry.get("fingerprint") == fingerprint and all(map(os.path.isfile, paths.values())):
+            print(f"stylize: {info.stem} already complete in {self.output_dir} (use --overwrite to redo it)")
+            return {"frames": entry["frames"], "skipped": True}
+        size = (info.width, info.height)
+        store = ChunkStore(self.output_dir, info.stem, info.fps, size, self.codec)
+        done = [] if self.overwrite or info.source.isdigit() else store.finished(fingerprint)
+        if not done:
+            store.clear()
+        stylizer = self._stylizer()
+        start = done[-1]["end"] if done else 0
+        frames = reader.frames(0)
+        if cfg.VIDEO.MAX_FRAMES:
+            frames = itertools.islice(frames, cfg.VIDEO.MAX_FRAMES)
+        outputs = ClipOutputs(paths, self.codec, info.fps, size,
+                              key_frame_indices(total, cfg.VIDEO.KEY_FRAMES, cfg.VIDEO.CHUNK_SIZE))
+        try:
+            records = self._replay(store, done, stylizer, frames, outputs)
+            t_run, k = time.perf_counter(), len(done)
+            with tqdm(total=total, initial=start, unit="frame", desc=info.stem, dynamic_ncols=True) as bar:
+                while True:
+                    chunk = self._read_chunk(frames)
+                    if not chunk:
+                        break
+                    records += self._process_chunk(store, stylizer, k, chunk, fingerprint, outputs, on_frame)
+                    bar.update(len(chunk))
+                    k += 1
+            if not records:
+                raise LocalstyleError(f"{spec}: no frames to stylize")
+            outputs.close()
+        except BaseException:
+            outputs.abort()
+            raise
+        finally:
+            reader.close()
+        fps_done = (len(records) - start) / max(time.perf_counter() - t_run, 1e-9)
+        store.clear()
+        summary = {"frames": len(records), "processed": len(records) - start, "resumed_at": start,
+                   "frames_per_s": round(fps_done, 3), "seconds": round(time.perf_counter() - t_start, 2),
+                   "codec": self.codec}
+        self._write_manifest(info, paths, fingerprint, records, summary)
+        print(f"stylize: {info.stem}: {len(records)} frames ({summary['processed']} processed at {fps_done:.2f} "
+              f"frames/s), codec {self.codec}; outputs in {self.output_dir}")
+        return summary
+
+    def _replay(self, store, done, stylizer, frames, outputs):
+        """Write the frames of finished chunks into ``outputs`` again and restore the state after them."""
+        if not done:
+            return []
+        print(f"stylize: resuming at frame {done[-1]['end']} ({len(done)} finished chunks kept)")
+        for k in range(len(done)):
+            for (index, _, rgb), out, mask in zip(frames, store.frames(k, "out"), store.frames(k, "mask")):
+                outputs.add(index, rgb, out, mask)
+        stylizer.load_state(done[-1]["state"], store.load_arrays(len(done) - 1))
+        return [r for c in done for r in c["frames"]]
+
+    def _read_chunk(self, frames):
+        chunk = []
+        for _ in range(self.cfg.VIDEO.CHUNK_SIZE):
+            t0 = time.perf_counter()
+            item = next(frames, None)
+            if item is None:
+                break
+            chunk.append((*item, time.perf_counter() - t0))
+        return chunk
+
+    def _process_chunk(self, store, stylizer, k, chunk, fingerprint, outputs, on_frame):
+        """Stylize one chunk, store it (videos, state, record), add it to the outputs; returns its records."""
+        writers = store.writers(k)
+        records = []
+        for (index, _, rgb, _), (outcome, used, record) in zip(chunk, stylizer.process(chunk)):
+            if on_frame is not None:
+                on_frame(index, rgb, outcome, used, record)
+            mask = np.repeat(np.round(used * 255).astype(np.uint8)[..., None], 3, axis=2)
+            writers["out"].write(outcome)
+            writers["mask"].write(mask)
+            outputs.add(index, rgb, outcome, mask)
+            records.append(record)
+        meta, arrays = stylizer.state()
+        store.finish(k, writers, {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1,
+                                  "frames": records, "state": meta}, arrays)
+        return records
+
+    def _write_manifest(self, info, paths, fingerprint, records, summary):
+        manifest = self._manifest()
+        manifest.setdefault("videos", {})[info.stem] = {
+            "input": fingerprint["input"]["source"], "size": [info.width, info.height], "fps": info.fps,
+            "outputs": {k: os.path.basename(p) for k, p in paths.items()}, **summary,
+            "fingerprint": fingerprint, "per_frame": records}
+        atomic_write_json(os.path.join(self.output_dir, MANIFEST), manifest, indent=1)
