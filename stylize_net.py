@@ -43,10 +43,11 @@ def main(argv=None):
     from localstyle.stylize import StylizeRunner, list_inputs
 
     register_datasets_from_cfg(cfg)
-    from localstyle.video import VideoRunner, is_video_input
+    from localstyle.video import VideoRunner, is_video_input, open_video
 
     if args.video or is_video_input(args.input):
-        VideoRunner(cfg, args.output, overwrite=args.overwrite).run(args.input)
+        reader = open_video(args.input, cfg.VIDEO.FPS)
+        VideoRunner(cfg, args.output, overwrite=args.overwrite).run(reader)
         return 0
     inputs = list_inputs(args.input)
     summary = StylizeRunner(cfg, args.output, overwrite=args.overwrite).run(inputs)

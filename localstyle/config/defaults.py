@@ -360,10 +360,11 @@ _C.VIDEO.FPS = 30.0
 _C.VIDEO.MAX_FRAMES = 0
 # FourCC of the output videos; "" chooses H.264 ("avc1") when OpenCV can encode it, else "mp4v".
 _C.VIDEO.CODEC = ""
-# Tracking: a detection continues the track of the same class whose flow-moved mask overlaps it most,
-# if the IoU is at least TRACK_IOU; a missed track keeps its (flow-moved) mask for TRACK_KEEP_FRAMES
-# frames, its alpha multiplied by TRACK_DECAY per missed frame.
-_C.VIDEO.TRACK_IOU = 0.3
+# Tracking: detections continue the tracks of the same class whose flow-moved masks they overlap, taken by
+# decreasing mask IoU, when the intersection covers at least TRACK_OVERLAP of the smaller mask (a person
+# half hidden by another keeps its track); a missed track keeps its (flow-moved) mask for
+# TRACK_KEEP_FRAMES frames, its alpha multiplied by TRACK_DECAY per missed frame.
+_C.VIDEO.TRACK_OVERLAP = 0.5
 _C.VIDEO.TRACK_KEEP_FRAMES = 2
 _C.VIDEO.TRACK_DECAY = 0.5
 # Optical flow (OpenCV DIS) is computed at this fraction of the frame size, then upsampled.

@@ -61,7 +61,7 @@ class ChunkStylizer:
         self.class_ids, self.thing_classes = class_ids, thing_classes
         v = cfg.VIDEO
         self.stabilize = bool(v.STABILIZE)
-        self.tracker = InstanceTracker(v.TRACK_IOU, v.TRACK_KEEP_FRAMES if self.stabilize else 0, v.TRACK_DECAY)
+        self.tracker = InstanceTracker(v.TRACK_OVERLAP, v.TRACK_KEEP_FRAMES if self.stabilize else 0, v.TRACK_DECAY)
         self.stabilizer = TemporalStabilizer(v.ALPHA_MOMENTUM, v.FLICKER_STRENGTH)
         self.flow = FlowEstimator(v.FLOW_SCALE) if self.stabilize else None
         self.prev_image = None

@@ -61,7 +61,7 @@ def input_identity(info):
 
 
 class VideoRunner:
-    """Stylizes clips into ``output_dir``; ``run(spec)`` -> summary dict."""
+    """Stylizes clips into ``output_dir``; ``run(source)`` -> summary dict."""
 
     def __init__(self, cfg, output_dir, overwrite=False, mask_source=None):
         cfg = cfg.clone()
@@ -94,14 +94,16 @@ class VideoRunner:
         except (OSError, ValueError):
             return {}
 
-    def run(self, spec, on_frame=None):
-        """Stylize the clip ``spec`` (video file, frame folder or camera index); returns a summary dict.
+    def run(self, source, on_frame=None):
+        """Stylize a clip; returns a summary dict.
 
+        ``source``: a video file, frame folder or camera index, or a reader from :func:`open_video` (the CLI
+        opens the input first, so a bad input fails before any model is built).
         ``on_frame(index, original, outcome, alpha, record)``, if given, sees every newly processed frame
         before it is encoded (``alpha``: the float alpha used, 0 where the frame is unchanged).
         """
         cfg, t_start = self.cfg, time.perf_counter()
-        reader = open_video(spec, cfg.VIDEO.FPS)
+        reader = source if hasattr(source, "info") else open_video(source, cfg.VIDEO.FPS)
         info = reader.info
         total = min(filter(None, [info.num_frames, cfg.VIDEO.MAX_FRAMES]), default=None)
         fingerprint = {"settings": video_settings(cfg), "input": input_identity(info)}
@@ -134,7 +136,7 @@ class VideoRunner:
                     bar.update(len(chunk))
                     k += 1
             if not records:
-                raise LocalstyleError(f"{spec}: no frames to stylize")
+                raise LocalstyleError(f"{info.source}: no frames to stylize")
             outputs.close()
         except BaseException:
             outputs.abort()
@@ -156,8 +158,9 @@ class VideoRunner:
         if not done:
             return []
         print(f"stylize: resuming at frame {done[-1]['end']} ({len(done)} finished chunks kept)")
-        for k in range(len(done)):
-            for (index, _, rgb), out, mask in zip(frames, store.frames(k, "out"), store.frames(k, "mask")):
+        for k, chunk in enumerate(done):
+            originals = itertools.islice(frames, chunk["end"] - chunk["start"])
+            for (index, _, rgb), out, mask in zip(originals, store.frames(k, "out"), store.frames(k, "mask")):
                 outputs.add(index, rgb, out, mask)
         stylizer.load_state(done[-1]["state"], store.load_arrays(len(done) - 1))
         return [r for c in done for r in c["frames"]]

@@ -1,5 +1,6 @@
 """Instance tracking across frames: greedy mask-IoU matching (as detectron2's ``VideoVisualizer`` does for
-its colours), with a decaying keep-alive for people the mask source misses for a frame or two."""
+its colours, here after moving the previous masks along the optical flow), with a decaying keep-alive for
+people the mask source misses for a frame or two."""
 import dataclasses
 
 import numpy as np
@@ -27,27 +28,28 @@ class Track:
         return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
 
 
-def mask_iou(a, b):
-    """IoU matrix (len(a) x len(b)) of two stacks of boolean masks."""
+def mask_overlaps(a, b):
+    """IoU and overlap coefficient (intersection over the smaller mask) matrices, len(a) x len(b)."""
     if not len(a) or not len(b):
-        return np.zeros((len(a), len(b)))
+        return np.zeros((len(a), len(b))), np.zeros((len(a), len(b)))
     fa = a.reshape(len(a), -1).astype(np.float32)
     fb = b.reshape(len(b), -1).astype(np.float32)
     inter = fa @ fb.T
-    union = fa.sum(1)[:, None] + fb.sum(1)[None] - inter
-    return inter / np.maximum(union, 1.0)
+    sa, sb = fa.sum(1)[:, None], fb.sum(1)[None]
+    return inter / np.maximum(sa + sb - inter, 1.0), inter / np.maximum(np.minimum(sa, sb), 1.0)
 
 
 class InstanceTracker:
     """``update(classes, scores, masks, flow)`` -> the frame's tracks, ids kept from frame to frame.
 
-    Previous masks are moved along the flow before matching; a detection joins the unmatched track of the
-    same class with the highest IoU >= ``iou_thresh``. A track without a detection lives on for
+    Previous masks are moved along the flow before matching. Pairs of a detection and a track of the same
+    class are taken greedily by decreasing IoU; a pair qualifies when the intersection covers at least
+    ``overlap_thresh`` of the smaller mask (so a person half hidden by another keeps its track). A track without a detection lives on for
     ``keep_frames`` frames, its mask carried by the flow and its weight multiplied by ``decay`` each frame.
     """
 
-    def __init__(self, iou_thresh=0.5, keep_frames=2, decay=0.5, area_momentum=0.8):
-        self.iou_thresh, self.keep_frames, self.decay = iou_thresh, keep_frames, decay
+    def __init__(self, overlap_thresh=0.5, keep_frames=2, decay=0.5, area_momentum=0.8):
+        self.overlap_thresh, self.keep_frames, self.decay = overlap_thresh, keep_frames, decay
         self.area_momentum = area_momentum
         self.tracks, self.next_id = [], 0
 
@@ -56,12 +58,13 @@ class InstanceTracker:
         if flow is not None:
             for t in prev:
                 t.mask = warp(t.mask.astype(np.uint8), flow.backward) > 0
-        iou = mask_iou(np.asarray(masks, bool), np.stack([t.mask for t in prev]) if prev else np.zeros((0,)))
-        iou *= np.asarray(classes, np.int64)[:, None] == np.array([t.cls for t in prev], np.int64)[None]
+        iou, overlap = mask_overlaps(np.asarray(masks, bool),
+                                     np.stack([t.mask for t in prev]) if prev else np.zeros((0,)))
+        overlap *= np.asarray(classes, np.int64)[:, None] == np.array([t.cls for t in prev], np.int64)[None]
         matched, current = {}, []
-        for flat in np.argsort(-iou, axis=None, kind="stable"):
+        for flat in np.argsort(-(iou + (overlap >= self.overlap_thresh)), axis=None, kind="stable"):
             i, j = np.unravel_index(flat, iou.shape)
-            if iou[i, j] < self.iou_thresh:
+            if overlap[i, j] < self.overlap_thresh:
                 break
             if i not in matched and j not in matched.values():
                 matched[i] = j

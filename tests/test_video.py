@@ -1,0 +1,132 @@
+"""Video stylization end to end on generated clips (known masks), tracking, resume after SIGKILL, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import stylize_net
+from localstyle.config import load_config
+from localstyle.data import register_datasets_from_cfg
+from localstyle.video import InstanceTracker, SyntheticClip, VideoRunner, tiny_clip, write_synthetic_clip
+from localstyle.video.flow import FlowEstimator
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "stylize", "arbitrary_video.yaml")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _opts(name, ann, frames_dir):
+    return ["MODEL.DEVICE", "cpu", "STYLE.SIZE", "64", "VIDEO.CHUNK_SIZE", "4",
+            "DATASETS.REGISTER_COCO", repr([[name, ann, frames_dir]]), "MASKS.DATASET", name]
+
+
+def _decode(path):
+    cap = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame[:, :, ::-1])
+    fps, size = cap.get(cv2.CAP_PROP_FPS), (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                                            int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+    cap.release()
+    return frames, fps, size
+
+
+@pytest.fixture(scope="module")
+def clip_files(tmp_path_factory):
+    return write_synthetic_clip(tiny_clip(), str(tmp_path_factory.mktemp("clip")))
+
+
+def test_clip_end_to_end(clip_files, tmp_path):
+    video, frames_dir, ann = clip_files
+    cfg = load_config(CONFIG, _opts("video_tiny", ann, frames_dir))
+    register_datasets_from_cfg(cfg)
+    seen = []
+    summary = VideoRunner(cfg, str(tmp_path)).run(video, on_frame=lambda *a: seen.append(a))
+    inp, fps, size = _decode(video)
+    assert summary["frames"] == len(seen) == len(inp) == 12
+    changed = 0
+    for (index, original, outcome, alpha, record), expected in zip(seen, inp):
+        np.testing.assert_array_equal(original, expected)
+        zero = alpha == 0
+        assert zero.any() and (~zero).any()
+        np.testing.assert_array_equal(outcome[zero], original[zero])  # alpha 0: exactly the input
+        changed += np.abs(outcome.astype(int) - original)[alpha > 0.9].mean() > 5
+        assert record["instances"] >= 1
+    assert changed >= 10  # people really got stylized
+    for name, width in (("clip.mp4", size[0]), ("clip_mask.mp4", size[0]), ("clip_compare.mp4", 2 * size[0])):
+        frames, out_fps, out_size = _decode(str(tmp_path / name))
+        assert (len(frames), out_fps, out_size) == (len(inp), fps, (width, size[1]))
+    assert (tmp_path / "clip_strip.jpg").stat().st_size > 0
+    entry = json.loads((tmp_path / "manifest.json").read_text())["videos"]["clip"]
+    assert [r["index"] for r in entry["per_frame"]] == list(range(12))
+    assert all(r["timings"]["total_s"] > 0 and r["instances"] >= 1 for r in entry["per_frame"])
+    assert entry["codec"] in ("avc1", "mp4v") and not os.path.exists(tmp_path / ".clip_chunks")
+
+
+def _track_ids(clip, keep_frames):
+    tracker, flow, prev, ids = InstanceTracker(0.5, keep_frames, decay=0.5), FlowEstimator(1.0), None, []
+    for t in range(clip.num_frames):
+        image, masks = clip.frame(t)
+        keep = [0, 1] if t != 2 else [0]  # person 1 missed in frame 2
+        tracks = tracker.update(np.zeros(len(keep), int), np.ones(len(keep)), masks[keep],
+                                flow.pair(prev, image) if prev is not None else None)
+        prev = image
+        ids.append({t.id: (t.missed, t.weight) for t in tracks})
+    return ids
+
+
+def test_tracker_keeps_ids_through_a_dropout():
+    clip = SyntheticClip(320, 180, 6, 12.0, num_people=2, pan=2, seed=0)
+    ids = _track_ids(clip, keep_frames=2)
+    assert ids[0] == ids[1] == {0: (0, 1.0), 1: (0, 1.0)}
+    assert ids[2] == {0: (0, 1.0), 1: (1, 0.5)}  # kept alive, decaying
+    assert ids[3] == ids[4] == ids[5] == {0: (0, 1.0), 1: (0, 1.0)}  # same ids after the dropout
+    without = _track_ids(clip, keep_frames=0)  # no keep-alive: the person comes back as someone new
+    assert without[2] == {0: (0, 1.0)} and without[3] == {0: (0, 1.0), 2: (0, 1.0)}
+
+
+def test_resume_after_sigkill_keeps_finished_chunks(tmp_path, capsys):
+    video, frames_dir, ann = write_synthetic_clip(SyntheticClip(96, 64, 48, 12.0, 2, 1, seed=1), str(tmp_path / "c"))
+    out = tmp_path / "out"
+    argv = ["--config-file", CONFIG, "--input", video, "--output", str(out), *_opts("video_resume", ann, frames_dir),
+            "VIDEO.CHUNK_SIZE", "2"]
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "stylize_net.py"), *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = out / ".clip_chunks" / "chunk_00001.json"
+    deadline = time.time() + 120
+    while not first.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = sorted(p.name for p in (out / ".clip_chunks").glob("chunk_*.json"))
+    kept = {name: json.loads((out / ".clip_chunks" / name).read_text())["frames"] for name in finished}
+    assert 2 <= len(finished) < 24, "the run was not interrupted midway"
+    assert stylize_net.main(argv) == 0
+    assert f"resuming at frame {2 * len(finished)}" in capsys.readouterr().out
+    entry = json.loads((out / "manifest.json").read_text())["videos"]["clip"]
+    assert entry["resumed_at"] == 2 * len(finished) and entry["processed"] == 48 - 2 * len(finished)
+    # the finished chunks' frames were not redone: their records (with timings) are the ones saved before the kill
+    assert entry["per_frame"][:2 * len(finished)] == [r for name in finished for r in kept[name]]
+    frames, _, _ = _decode(str(out / "clip.mp4"))
+    assert len(frames) == 48
+
+
+def test_unreadable_video_is_one_error_line(tmp_path, capsys):
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    with pytest.raises(SystemExit) as e:
+        stylize_net.main(["--config-file", CONFIG, "--input", str(bad), "--output", str(tmp_path / "o"),
+                          "MODEL.DEVICE", "cpu", "DATASETS.REGISTER_COCO", "[]", "MASKS.SOURCE", "predictor"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1
+    assert str(bad) in err and "cannot read video" in err
