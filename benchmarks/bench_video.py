@@ -15,7 +15,7 @@ same noise for both runs). Printed, from the frames before encoding:
 
 Ends with ``result: video_warp_error ratio=<on/off> target<=0.5``.
 
-  python benchmarks/bench_video.py [--frames 40] [--size 640x360] [--mask-noise 4] [--drop 0.1]
+  python benchmarks/bench_video.py [--frames 40] [--size 640x360] [--mask-noise 4] [--drop 0.1] [KEY VALUE ...]
 """
 import argparse
 import contextlib
@@ -100,14 +100,15 @@ def main():
     p.add_argument("--mask-noise", type=int, default=4)
     p.add_argument("--drop", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs (e.g. VIDEO.*)")
     args = p.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     clip = SyntheticClip(width, height, args.frames, 24.0, 3, 2, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         with contextlib.redirect_stderr(io.StringIO()):
             video, frames_dir, ann = write_synthetic_clip(clip, os.path.join(tmp, "clip"))
-        cfg = load_config(CONFIG, ["DATASETS.REGISTER_COCO", [["synthetic_clip", ann, frames_dir]],
-                                   "MODEL.DEVICE", "cpu"])
+        cfg = load_config(CONFIG, ["DATASETS.REGISTER_COCO", repr([["synthetic_clip", ann, frames_dir]]),
+                                   "MODEL.DEVICE", "cpu", *args.opts])
         register_datasets_from_cfg(cfg)
         from localstyle.video.runner import build_mask_source
 

@@ -25,7 +25,7 @@ def _grid(h, w):
     return xs, ys
 
 
-def warp(image, backward, box=None):
+def warp(image, backward, box=None, interpolation=cv2.INTER_LINEAR):
     """``image`` (of frame t - 1) resampled at ``x + backward(x)``: aligned with frame t (edges replicated).
 
     With ``box`` = (x0, y0, x1, y1), only that part of frame t is computed (an array of the box's size).
@@ -34,7 +34,7 @@ def warp(image, backward, box=None):
     xs, ys = _grid(h, w)
     x0, y0, x1, y1 = box or (0, 0, w, h)
     b = backward[y0:y1, x0:x1]
-    return cv2.remap(image, xs[y0:y1, x0:x1] + b[..., 0], ys[y0:y1, x0:x1] + b[..., 1], cv2.INTER_LINEAR,
+    return cv2.remap(image, xs[y0:y1, x0:x1] + b[..., 0], ys[y0:y1, x0:x1] + b[..., 1], interpolation,
                      borderMode=cv2.BORDER_REPLICATE)
 
 

@@ -6,6 +6,7 @@
   with weight ``strength`` where the flow is reliable and both frames were stylized there (Ruder et al.'s
   short-term consistency, as a post-process suited to feed-forward methods).
 """
+import cv2
 import numpy as np
 
 from localstyle.compose import quantize_alpha
@@ -43,7 +44,7 @@ class TemporalStabilizer:
             prev_layer, prev_alpha = prev
             w = flow.reliable[y0:y1, x0:x1] & (warp(prev_alpha, flow.backward, box) > 0) & (a > 0)
             w = (self.strength * w.astype(np.float32))[..., None]
-            mixed = layer.astype(np.float32) * (1.0 - w) + warp(prev_layer, flow.backward, box).astype(np.float32) * w
+            mixed = layer.astype(np.float32) * (1.0 - w) + warp(prev_layer, flow.backward, box, cv2.INTER_CUBIC).astype(np.float32) * w
             layer = np.clip(np.round(mixed), 0, 255).astype(np.uint8)
         full = np.zeros(alpha.shape + (3,), np.uint8)
         full[y0:y1, x0:x1] = layer

@@ -7,6 +7,7 @@ figures of :mod:`localstyle.data.synthetic`) with their own texture; later peopl
 the masks are the visible parts. :func:`write_synthetic_clip` saves a clip as an mp4, a folder of PNG frames
 and a COCO annotation file (``image_id`` = frame index) for ``MASKS.SOURCE annotations``.
 """
+import colorsys
 import dataclasses
 import os
 
@@ -32,13 +33,17 @@ class Walker:
     vy: int
 
 
-def _texture(h, w, rng, scales=(2, 6, 18)):
-    """Colourful multi-scale noise (uint8 RGB): enough detail everywhere for optical flow."""
+def _texture(h, w, rng, scales, base, chroma):
+    """Multi-scale noise around colour ``base`` (uint8 RGB): detail everywhere, for optical flow.
+
+    ``chroma`` scales the per-channel part of the noise (0: grey-level texture only).
+    """
     out = np.zeros((h, w, 3), np.float32)
     for s in scales:
         noise = rng.normal(0, 1, (h // s + 2, w // s + 2, 3)).astype(np.float32)
-        out += cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w] * (40 / len(scales) ** 0.5)
-    return np.clip(out + rng.uniform(60, 190, 3), 0, 255).astype(np.uint8)
+        noise = noise.mean(-1, keepdims=True) * (1 - chroma) + noise * chroma
+        out += cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC)[:h, :w] * (45 / len(scales) ** 0.5)
+    return np.clip(out + np.asarray(base, np.float32), 0, 255).astype(np.uint8)
 
 
 def _walker(height, frame_w, frame_h, num_frames, pan, rng):
@@ -47,7 +52,8 @@ def _walker(height, frame_w, frame_h, num_frames, pan, rng):
     mask = np.zeros((h, w), np.uint8)
     for poly in person_polygons(w / 2, 1, h - 2, rng):
         cv2.fillPoly(mask, [np.round(poly).astype(np.int32)], 1)
-    sprite = _texture(h, w, rng, scales=(1, 3, 8))
+    base = np.array(colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.6, 0.9), rng.uniform(0.6, 0.85))) * 255
+    sprite = _texture(h, w, rng, (2, 5), base, chroma=0.3)
     vx = int(rng.choice([-3, -2, -1, 1, 2, 3]))
     travel, span = (vx - pan) * (num_frames - 1), frame_w - w
     lo, hi = max(0, -travel), min(span, span - travel)  # starts that keep the person in view all along
@@ -62,7 +68,8 @@ class SyntheticClip:
     def __init__(self, width=640, height=360, num_frames=48, fps=24.0, num_people=3, pan=2, seed=0):
         rng = np.random.default_rng(seed)
         self.width, self.height, self.num_frames, self.fps, self.pan = width, height, num_frames, fps, abs(int(pan))
-        self.scene = _texture(height + 8, width + self.pan * num_frames + 8, rng)
+        base = np.array(colorsys.hsv_to_rgb(rng.uniform(), 0.25, 0.55)) * 255
+        self.scene = _texture(height + 8, width + self.pan * num_frames + 8, rng, (3, 12, 40), base, chroma=0.4)
         self.people = [_walker(rng.uniform(0.45, 0.8) * height, width, height, num_frames, self.pan, rng)
                        for _ in range(num_people)]
 
