@@ -121,12 +121,25 @@ def test_resume_after_sigkill_keeps_finished_chunks(tmp_path, capsys):
     assert len(frames) == 48
 
 
-def test_unreadable_video_is_one_error_line(tmp_path, capsys):
-    bad = tmp_path / "broken.mp4"
-    bad.write_bytes(b"this is not a video" * 100)
+def test_frame_folder_clip(clip_files, tmp_path):
+    video, frames_dir, ann = clip_files
+    argv = ["--config-file", CONFIG, "--video", "--input", frames_dir, "--output", str(tmp_path),
+            *_opts("video_tiny", ann, frames_dir), "VIDEO.MAX_FRAMES", "5", "VIDEO.FPS", "7"]
+    assert stylize_net.main(argv) == 0
+    frames, fps, size = _decode(str(tmp_path / "clip_frames.mp4"))  # the folder's name is the clip's stem
+    assert (len(frames), fps, size) == (5, 7.0, (96, 64))
+    entry = json.loads((tmp_path / "manifest.json").read_text())["videos"]["clip_frames"]
+    assert all(r["instances"] >= 1 for r in entry["per_frame"])  # annotations matched by frame file name
+
+
+@pytest.mark.parametrize("spec, problem", [("broken.mp4", "cannot read video"), ("missing.mp4", "not found"),
+                                           ("7", "cannot read video")])
+def test_unreadable_video_is_one_error_line(tmp_path, capsys, spec, problem):
+    (tmp_path / "broken.mp4").write_bytes(b"this is not a video" * 100)
+    path = spec if spec.isdigit() else str(tmp_path / spec)
     with pytest.raises(SystemExit) as e:
-        stylize_net.main(["--config-file", CONFIG, "--input", str(bad), "--output", str(tmp_path / "o"),
+        stylize_net.main(["--config-file", CONFIG, "--input", path, "--output", str(tmp_path / "o"),
                           "MODEL.DEVICE", "cpu", "DATASETS.REGISTER_COCO", "[]", "MASKS.SOURCE", "predictor"])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1
-    assert str(bad) in err and "cannot read video" in err
+    assert path in err and problem in err

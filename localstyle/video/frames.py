@@ -53,6 +53,34 @@ def region_jobs(image, alpha, style, size, margin):
     return jobs
 
 
+def track_alphas(cfg, tracks, style_of, shape):
+    """``{style: alpha}`` for the tracks (a kept-alive track counts with its weight), as MASKS.* and STYLE.STRENGTH say.
+
+    ``style_of(track)`` names a track's style (with MASKS.INVERT, ``style_of(None)`` is the background's).
+    """
+    alphas = {style_of(None): np.zeros(shape, np.float32)} if cfg.MASKS.INVERT else {}
+    for t in tracks:
+        style = style_of(t)
+        alpha = t.weight * build_alpha(t.mask[None], cfg.MASKS.DILATE, cfg.MASKS.FEATHER)
+        alphas[style] = np.maximum(alphas[style], alpha) if style in alphas else alpha
+    return {style: quantize_alpha((invert(a) if cfg.MASKS.INVERT else a) * cfg.STYLE.STRENGTH)
+            for style, a in alphas.items()}
+
+
+def stylized_layer(image, jobs, keep_color=False):
+    """The part of ``image`` covered by ``jobs`` with their stylized crops pasted in, and its box (x0, y0, x1, y1)."""
+    boxes = np.array([j.box for j in jobs])
+    (x0, y0), (x1, y1) = boxes[:, :2].min(0), boxes[:, 2:].max(0)
+    layer = image[y0:y1, x0:x1].copy()
+    for job in jobs:
+        bx0, by0, bx1, by1 = job.box
+        styl = resize_image(job.stylized, by1 - by0, bx1 - bx0)
+        if keep_color:
+            styl = preserve_color(styl, image[by0:by1, bx0:bx1])
+        layer[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = styl
+    return layer, (int(x0), int(y0), int(x1), int(y1))
+
+
 class ChunkStylizer:
     """Stylizes consecutive chunks of a clip, carrying tracks, flow and temporal state between them."""
 
@@ -80,6 +108,11 @@ class ChunkStylizer:
         self._stylize(plans)
         return [self._finish(p) for p in plans]
 
+    def _style_of(self, track):
+        if self.cfg.MASKS.INVERT:
+            return self.styles.default
+        return self.styles.style_for(track.id, self.thing_classes[track.cls])
+
     def _plan(self, index, image, det):
         t0 = time.perf_counter()
         cfg = self.cfg
@@ -89,23 +122,13 @@ class ChunkStylizer:
         flow_s = time.perf_counter() - t0
         keep = select_instances(det, self.class_ids, cfg.MASKS.SCORE_THRESH, 0)
         tracks = self.tracker.update(det.classes[keep], det.scores[keep], det.masks[keep], flow)
-        if cfg.MASKS.TOP_K:
+        if cfg.MASKS.TOP_K:  # the largest on average, so the choice does not flip with every frame's noise
             chosen = {t.id for t in sorted(tracks, key=lambda t: -t.area)[:cfg.MASKS.TOP_K]}
             tracks = [t for t in tracks if t.id in chosen]
-        groups = {}
-        for t in tracks:
-            style = self.styles.default if cfg.MASKS.INVERT else \
-                self.styles.style_for(t.id, self.thing_classes[t.cls])
-            groups.setdefault(style, []).append(t)
-        alphas, jobs = {}, []
-        for style, members in groups.items():
-            alpha = np.zeros(image.shape[:2], np.float32)
-            for t in members:
-                alpha = np.maximum(alpha, t.weight * build_alpha(t.mask[None], cfg.MASKS.DILATE, cfg.MASKS.FEATHER))
-            alpha = quantize_alpha((invert(alpha) if cfg.MASKS.INVERT else alpha) * cfg.STYLE.STRENGTH)
+        alphas, jobs = track_alphas(cfg, tracks, self._style_of, image.shape[:2]), []
+        for style, alpha in alphas.items():
             if self.stabilize:
-                alpha = self.stabilizer.smooth_alpha(style, alpha, flow)
-            alphas[style] = alpha
+                alphas[style] = alpha = self.stabilizer.smooth_alpha(style, alpha, flow)
             jobs += region_jobs(image, alpha, style, cfg.STYLE.SIZE, cfg.MASKS.CROP_MARGIN)
         record = {"index": index, "instances": sum(t.missed == 0 for t in tracks),
                   "kept_alive": sum(t.missed > 0 for t in tracks), "tracks": [t.id for t in tracks],
@@ -135,18 +158,10 @@ class ChunkStylizer:
             jobs = [j for j in plan.jobs if j.style == style]
             if not jobs:
                 continue
-            boxes = np.array([j.box for j in jobs])
-            x0, y0 = boxes[:, :2].min(0)
-            x1, y1 = boxes[:, 2:].max(0)
-            layer = image[y0:y1, x0:x1].copy()
-            for job in jobs:
-                bx0, by0, bx1, by1 = job.box
-                styl = resize_image(job.stylized, by1 - by0, bx1 - bx0)
-                if self.cfg.STYLE.PRESERVE_COLOR:
-                    styl = preserve_color(styl, image[by0:by1, bx0:bx1])
-                layer[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = styl
+            layer, box = stylized_layer(image, jobs, self.cfg.STYLE.PRESERVE_COLOR)
             if self.stabilize:
-                layer = self.stabilizer.steady_layer(style, layer, alpha, plan.flow, (x0, y0, x1, y1))
+                layer = self.stabilizer.steady_layer(style, layer, alpha, plan.flow, box)
+            x0, y0, x1, y1 = box
             outcome[y0:y1, x0:x1] = blend(outcome[y0:y1, x0:x1], layer, alpha[y0:y1, x0:x1])
             used = 1.0 - (1.0 - used) * (1.0 - alpha)
         self.stabilizer.end_frame()

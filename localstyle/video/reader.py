@@ -12,13 +12,14 @@ import cv2
 
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image
+from localstyle.video.writer import quiet_stderr
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".gif")
 
 
 def is_video_input(spec):
-    """Whether ``--input spec`` names a video: a camera index or a file with a video extension."""
-    return str(spec).isdigit() or (os.path.isfile(spec) and spec.lower().endswith(VIDEO_EXTENSIONS))
+    """Whether ``--input spec`` names a video: a camera index or a path with a video extension."""
+    return str(spec).isdigit() or (not os.path.isdir(spec) and str(spec).lower().endswith(VIDEO_EXTENSIONS))
 
 
 @dataclasses.dataclass
@@ -40,8 +41,9 @@ class _CaptureReader:
         camera = str(spec).isdigit()
         if not camera and not os.path.isfile(spec):
             raise LocalstyleError(f"{spec}: video file not found")
-        self.cap = cv2.VideoCapture(int(spec) if camera else spec)
-        ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
+        with quiet_stderr():  # our one-line error replaces OpenCV's and FFmpeg's warnings
+            self.cap = cv2.VideoCapture(int(spec) if camera else spec)
+            ok, first = self.cap.read() if self.cap.isOpened() else (False, None)
         if not ok:
             what = f"camera {spec}" if camera else spec
             raise LocalstyleError(f"{what}: cannot read video (OpenCV cannot open or decode it)")

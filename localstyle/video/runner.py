@@ -60,6 +60,38 @@ def input_identity(info):
     return ident
 
 
+def read_chunk(frames, size):
+    """Up to ``size`` items ``(index, label, rgb, decode seconds)`` from the ``frames`` iterator."""
+    chunk = []
+    for _ in range(size):
+        t0 = time.perf_counter()
+        item = next(frames, None)
+        if item is None:
+            break
+        chunk.append((*item, time.perf_counter() - t0))
+    return chunk
+
+
+def read_manifest(output_dir):
+    """The output folder's manifest.json as a dict (empty when missing or unreadable)."""
+    try:
+        with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as f:
+            manifest = json.load(f)
+        return manifest if isinstance(manifest, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def write_manifest(output_dir, info, paths, fingerprint, records, summary):
+    """Record the clip under ``"videos"`` in manifest.json (other entries are kept)."""
+    manifest = read_manifest(output_dir)
+    manifest.setdefault("videos", {})[info.stem] = {
+        "input": fingerprint["input"]["source"], "size": [info.width, info.height], "fps": info.fps,
+        "outputs": {k: os.path.basename(p) for k, p in paths.items()}, **summary,
+        "fingerprint": fingerprint, "per_frame": records}
+    atomic_write_json(os.path.join(output_dir, MANIFEST), manifest, indent=1)
+
+
 class VideoRunner:
     """Stylizes clips into ``output_dir``; ``run(source)`` -> summary dict."""
 
@@ -85,15 +117,6 @@ class VideoRunner:
         return ChunkStylizer(self.cfg, self.masks, self.method, self.styles, self.class_ids,
                              self.masks.thing_classes)
 
-    def _manifest(self):
-        path = os.path.join(self.output_dir, MANIFEST)
-        try:
-            with open(path, encoding="utf-8") as f:
-                manifest = json.load(f)
-            return manifest if isinstance(manifest, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
     def run(self, source, on_frame=None):
         """Stylize a clip; returns a summary dict.
 
@@ -108,7 +131,7 @@ class VideoRunner:
         total = min(filter(None, [info.num_frames, cfg.VIDEO.MAX_FRAMES]), default=None)
         fingerprint = {"settings": video_settings(cfg), "input": input_identity(info)}
         paths = output_paths(self.output_dir, info.stem)
-        entry = self._manifest().get("videos", {}).get(info.stem, {})
+        entry = read_manifest(self.output_dir).get("videos", {}).get(info.stem, {})
         if not self.overwrite and entry.get("fingerprint") == fingerprint and all(map(os.path.isfile, paths.values())):
             print(f"stylize: {info.stem} already complete in {self.output_dir} (use --overwrite to redo it)")
             return {"frames": entry["frames"], "skipped": True}
@@ -129,7 +152,7 @@ class VideoRunner:
             t_run, k = time.perf_counter(), len(done)
             with tqdm(total=total, initial=start, unit="frame", desc=info.stem, dynamic_ncols=True) as bar:
                 while True:
-                    chunk = self._read_chunk(frames)
+                    chunk = read_chunk(frames, cfg.VIDEO.CHUNK_SIZE)
                     if not chunk:
                         break
                     records += self._process_chunk(store, stylizer, k, chunk, fingerprint, outputs, on_frame)
@@ -148,7 +171,7 @@ class VideoRunner:
         summary = {"frames": len(records), "processed": len(records) - start, "resumed_at": start,
                    "frames_per_s": round(fps_done, 3), "seconds": round(time.perf_counter() - t_start, 2),
                    "codec": self.codec}
-        self._write_manifest(info, paths, fingerprint, records, summary)
+        write_manifest(self.output_dir, info, paths, fingerprint, records, summary)
         print(f"stylize: {info.stem}: {len(records)} frames ({summary['processed']} processed at {fps_done:.2f} "
               f"frames/s), codec {self.codec}; outputs in {self.output_dir}")
         return summary
@@ -164,16 +187,6 @@ class VideoRunner:
                 outputs.add(index, rgb, out, mask)
         stylizer.load_state(done[-1]["state"], store.load_arrays(len(done) - 1))
         return [r for c in done for r in c["frames"]]
-
-    def _read_chunk(self, frames):
-        chunk = []
-        for _ in range(self.cfg.VIDEO.CHUNK_SIZE):
-            t0 = time.perf_counter()
-            item = next(frames, None)
-            if item is None:
-                break
-            chunk.append((*item, time.perf_counter() - t0))
-        return chunk
 
     def _process_chunk(self, store, stylizer, k, chunk, fingerprint, outputs, on_frame):
         """Stylize one chunk, store it (videos, state, record), add it to the outputs; returns its records."""
@@ -191,11 +204,3 @@ class VideoRunner:
         store.finish(k, writers, {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1,
                                   "frames": records, "state": meta}, arrays)
         return records
-
-    def _write_manifest(self, info, paths, fingerprint, records, summary):
-        manifest = self._manifest()
-        manifest.setdefault("videos", {})[info.stem] = {
-            "input": fingerprint["input"]["source"], "size": [info.width, info.height], "fps": info.fps,
-            "outputs": {k: os.path.basename(p) for k, p in paths.items()}, **summary,
-            "fingerprint": fingerprint, "per_frame": records}
-        atomic_write_json(os.path.join(self.output_dir, MANIFEST), manifest, indent=1)

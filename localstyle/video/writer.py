@@ -16,8 +16,8 @@ PREFERRED_CODECS = ("avc1", "mp4v")  # H.264 plays everywhere; mp4v is what ever
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
-    """Silence C-level stderr (FFmpeg prints several lines when a codec it knows cannot be opened)."""
+def quiet_stderr():
+    """Silence C-level stderr (FFmpeg and OpenCV print several lines when a codec or an input cannot be opened)."""
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as null:
@@ -33,7 +33,7 @@ def codec_works(fourcc, ext=".mp4"):
     """Whether OpenCV can encode a few frames with ``fourcc`` into a ``ext`` file here."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "probe" + ext)
-        with _quiet_stderr():
+        with quiet_stderr():
             w = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 10.0, (64, 48))
             ok = w.isOpened()
             if ok:
