@@ -8,13 +8,12 @@ import numpy as np
 
 from localstyle.compose import blend, build_alpha, crop_boxes, invert, preserve_color, quantize_alpha, \
     select_instances
+from localstyle.stylize import MIN_REGION_SIDE
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import resize_image
 from localstyle.video.flow import FlowEstimator
 from localstyle.video.stabilizer import TemporalStabilizer
 from localstyle.video.tracker import InstanceTracker
-
-MIN_REGION_SIDE = 32  # as the photo pipeline: VGG and the style networks need a few pixels
 
 
 @dataclasses.dataclass

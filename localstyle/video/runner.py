@@ -152,7 +152,12 @@ class VideoRunner:
             t_run, k = time.perf_counter(), len(done)
             with tqdm(total=total, initial=start, unit="frame", desc=info.stem, dynamic_ncols=True) as bar:
                 while True:
-                    chunk = read_chunk(frames, cfg.VIDEO.CHUNK_SIZE)
+                    try:
+                        chunk = read_chunk(frames, cfg.VIDEO.CHUNK_SIZE)
+                    except KeyboardInterrupt:
+                        if not info.source.isdigit():
+                            raise
+                        chunk = []  # Ctrl-C ends a camera clip: keep what was filmed
                     if not chunk:
                         break
                     records += self._process_chunk(store, stylizer, k, chunk, fingerprint, outputs, on_frame)
