@@ -2,10 +2,11 @@
 
 Chunk ``k`` of clip ``<stem>`` lives in ``<output>/.<stem>_chunks/``: its output and mask frames as short
 videos ``chunk_XXXXX_{out,mask}.mp4`` (in the output codec), the temporal state after its last frame
-``chunk_XXXXX.npz`` (plain arrays, loaded without pickle) and ``chunk_XXXXX.json`` (per-frame records,
+``chunk_XXXXX.npz`` (plain arrays, loaded without pickle; only the last one is kept) and ``chunk_XXXXX.json`` (per-frame records,
 state description and the settings fingerprint). Every file is written atomically and the JSON last, so a
 chunk with a JSON is complete. A resumed run re-encodes the finished chunks into the final files.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -59,6 +60,9 @@ class ChunkStore:
         with atomic_open(self._base(k) + ".npz", "wb") as f:
             np.savez(f, **arrays)
         atomic_write_json(self._base(k) + ".json", record)
+        if k > 0:  # only the last state is ever loaded
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(self._base(k - 1) + ".npz")
 
     def load_arrays(self, k):
         """State arrays saved with chunk ``k``."""
