@@ -2,9 +2,10 @@
 
 Chunk ``k`` of clip ``<stem>`` lives in ``<output>/.<stem>_chunks/``: its output and mask frames as short
 videos ``chunk_XXXXX_{out,mask}.mp4`` (in the output codec), the temporal state after its last frame
-``chunk_XXXXX.npz`` (plain arrays, loaded without pickle; only the last one is kept) and ``chunk_XXXXX.json`` (per-frame records,
-state description and the settings fingerprint). Every file is written atomically and the JSON last, so a
-chunk with a JSON is complete. A resumed run re-encodes the finished chunks into the final files.
+``chunk_XXXXX.npz`` (plain arrays, loaded without pickle; only the last one is kept) and
+``chunk_XXXXX.json`` (per-frame records, state description and the settings fingerprint). Every file is
+written atomically and the JSON last, so a chunk with a JSON is complete. A resumed run re-encodes the
+finished chunks into the final files.
 """
 import contextlib
 import json
