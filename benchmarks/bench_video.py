@@ -17,40 +17,40 @@ Ends with ``result: video_warp_error ratio=<on/off> target<=0.5``.
 
   python benchmarks/bench_video.py [--frames 40] [--size 640x360] [--mask-noise 4] [--drop 0.1] [KEY VALUE ...]
 """
-import argparse
 import contextlib
 import io
 import os
 import re
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from localstyle.compose import refine_mask
+from localstyle.config import load_config
+from localstyle.data import register_datasets_from_cfg
+from localstyle.masks import MaskSource, build_mask_source
+from localstyle.utils.cli import add_config_opts, argument_parser
+from localstyle.video import SyntheticClip, VideoRunner, write_synthetic_clip
+from localstyle.video.metrics import StabilityMeter
 
-from localstyle.compose import refine_mask  # noqa: E402
-from localstyle.config import load_config  # noqa: E402
-from localstyle.data import register_datasets_from_cfg  # noqa: E402
-from localstyle.video import SyntheticClip, VideoRunner, write_synthetic_clip  # noqa: E402
-from localstyle.video.metrics import StabilityMeter  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CONFIG = os.path.join(ROOT, "configs", "stylize", "arbitrary_video.yaml")
 
 
-class NoisyMasks:
+class NoisyMasks(MaskSource):
     """A mask source's masks grown/shrunk by up to ``noise`` px and dropped with probability ``drop``."""
 
     def __init__(self, source, noise, drop, seed=0):
+        super().__init__(source.cfg)
         self.source, self.noise, self.drop, self.seed = source, noise, drop, seed
         self.thing_classes = source.thing_classes
 
     def __call__(self, records):
         out = []
         for r, det in zip(records, self.source(records)):
-            index = int(re.search(r"(\d+)\D*$", os.path.basename(r["path"])).group(1))
+            index = int(re.search(r"(\d+)\D*$", os.path.basename(r.path)).group(1))
             rng = np.random.default_rng([self.seed, index])
             keep = rng.uniform(size=len(det)) >= self.drop
             for i in range(len(det)):
@@ -94,14 +94,13 @@ def photo_loop(cfg, frames_dir, out_dir):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--size", default="640x360")
     p.add_argument("--mask-noise", type=int, default=4)
     p.add_argument("--drop", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides as KEY VALUE pairs (e.g. VIDEO.*)")
-    args = p.parse_args()
+    args = add_config_opts(p).parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     clip = SyntheticClip(width, height, args.frames, 24.0, 3, 2, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
@@ -110,8 +109,6 @@ def main():
         cfg = load_config(CONFIG, ["DATASETS.REGISTER_COCO", repr([["synthetic_clip", ann, frames_dir]]),
                                    "MODEL.DEVICE", "cpu", *args.opts])
         register_datasets_from_cfg(cfg)
-        from localstyle.video.runner import build_mask_source
-
         source = NoisyMasks(build_mask_source(cfg), args.mask_noise, args.drop, args.seed)
         off, _ = video_run(cfg, source, os.path.join(tmp, "off"), video, clip, False)
         on, video_fps = video_run(cfg, source, os.path.join(tmp, "on"), video, clip, True)

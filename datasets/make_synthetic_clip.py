@@ -7,19 +7,16 @@
 Writes OUTPUT/clip.mp4, OUTPUT/clip_frames/frame_XXXXXX.png and OUTPUT/clip_annotations.json (COCO, one
 image per frame with image_id = frame index), as used by configs/stylize/arbitrary_video.yaml.
 """
-import argparse
 import os
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.utils.errors import LocalstyleError, cli_errors  # noqa: E402
-from localstyle.video.synthetic import SyntheticClip, write_synthetic_clip  # noqa: E402
+from localstyle.utils.cli import argument_parser
+from localstyle.utils.errors import LocalstyleError, cli_errors
+from localstyle.video.synthetic import SyntheticClip, write_synthetic_clip
 
 
 @cli_errors
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--output", default=os.path.join("datasets", "synthetic_clip"))
     p.add_argument("--width", type=int, default=640)
     p.add_argument("--height", type=int, default=360)

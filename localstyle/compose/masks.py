@@ -39,6 +39,14 @@ def invert(alpha):
     return (1.0 - np.asarray(alpha, dtype=np.float32)).astype(np.float32)
 
 
+def union_alpha(alphas, shape):
+    """Alpha covering all of ``alphas`` (``1 - prod(1 - a)``), quantized; zeros of ``shape`` when there are none."""
+    used = np.zeros(shape, np.float32)
+    for a in alphas:
+        used = 1.0 - (1.0 - used) * (1.0 - a)
+    return quantize_alpha(used)
+
+
 def build_alpha(masks, dilate=0, feather_width=0, inverted=False, shape=None):
     """Alpha of the union of ``masks`` (N x H x W bool): refined, feathered, optionally inverted, quantized."""
     masks = np.asarray(masks, dtype=bool)

@@ -8,7 +8,7 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from localstyle.compose import blend, comparison_strip, preserve_color, quantize_alpha, segmentation_overlay
+from localstyle.compose import blend, comparison_strip, preserve_color, segmentation_overlay, union_alpha
 from localstyle.utils.file_io import atomic_write_json
 from localstyle.utils.image_io import resize_image, write_image
 
@@ -72,8 +72,8 @@ class Manifest:
             try:
                 with open(self.path, encoding="utf-8") as f:
                     manifest = json.load(f)
-                if isinstance(manifest.get("images"), dict):
-                    return manifest
+                if isinstance(manifest, dict) and isinstance(manifest.setdefault("images", {}), dict):
+                    return manifest  # may also hold "videos" (localstyle.video)
             except (OSError, ValueError):
                 pass
             logger.warning("%s: unreadable manifest, starting a new one", self.path)
@@ -82,6 +82,11 @@ class Manifest:
     @property
     def images(self):
         return self.data["images"]
+
+    @property
+    def videos(self):
+        """Clip entries (written by :mod:`localstyle.video`), by stem."""
+        return self.data.setdefault("videos", {})
 
     def save(self, settings):
         """Write the manifest atomically with the run's ``settings``."""
@@ -99,10 +104,7 @@ def composite(image, plan, stylized, preserve):
             styl = preserve_color(styl, image[y0:y1, x0:x1])
         outcome[y0:y1, x0:x1] = blend(outcome[y0:y1, x0:x1], styl, region.alpha)
         stylized_view[y0:y1, x0:x1] = styl
-    used = np.zeros(image.shape[:2], np.float32)
-    for a in plan.alphas:
-        used = 1.0 - (1.0 - used) * (1.0 - a)
-    return outcome, stylized_view, quantize_alpha(used)
+    return outcome, stylized_view, union_alpha(plan.alphas, image.shape[:2])
 
 
 def write_outputs(paths, image, plan, stylized, styles, preserve):

@@ -42,6 +42,24 @@ class ImagePlan:
     style_of: Dict[int, str] = field(default_factory=dict)  # detection index -> style path
 
 
+def plan_regions(image, alpha, style, size, margin):
+    """The :class:`Region` s of ``image`` around ``alpha`` > 0 (plus ``margin``) for ``style``.
+
+    Each crop is scaled as the whole image would be to a longest side of ``size`` (0: native).
+    """
+    h, w = image.shape[:2]
+    scale = size / max(h, w) if size > 0 else 1.0
+    regions = []
+    for box in crop_boxes(alpha, margin):
+        x0, y0, x1, y1 = box
+        rsize = (max(MIN_REGION_SIDE, round((y1 - y0) * scale)), max(MIN_REGION_SIDE, round((x1 - x0) * scale)))
+        a = alpha[y0:y1, x0:x1]
+        regions.append(Region(style, box, a, rsize,
+                              resize_image(image[y0:y1, x0:x1], *rsize, upscale=cv2.INTER_LINEAR),
+                              resize_image(a, *rsize, interpolation=cv2.INTER_LINEAR)))
+    return regions
+
+
 class Planner:
     """Builds :class:`ImagePlan` s from ``cfg.MASKS`` / ``cfg.STYLE`` and a :class:`StyleBook`."""
 
@@ -69,19 +87,12 @@ class Planner:
         keep = select_instances(det, self.class_ids, cfg.MASKS.SCORE_THRESH, cfg.MASKS.TOP_K)
         names = [self.thing_classes[c] for c in det.classes]
         groups = self.groups(keep, names)
-        scale = cfg.STYLE.SIZE / max(h, w) if cfg.STYLE.SIZE > 0 else 1.0
         regions, alphas = [], []
         for style_path, idx in groups.items():
             alpha = build_alpha(det.masks[idx], cfg.MASKS.DILATE, cfg.MASKS.FEATHER, cfg.MASKS.INVERT, (h, w))
             alpha = quantize_alpha(alpha * cfg.STYLE.STRENGTH)
             alphas.append(alpha)
-            for box in crop_boxes(alpha, cfg.MASKS.CROP_MARGIN):
-                x0, y0, x1, y1 = box
-                size = (max(MIN_REGION_SIDE, round((y1 - y0) * scale)), max(MIN_REGION_SIDE, round((x1 - x0) * scale)))
-                a = alpha[y0:y1, x0:x1]
-                regions.append(Region(style_path, box, a, size, resize_image(image[y0:y1, x0:x1], *size,
-                                                                             upscale=cv2.INTER_LINEAR),
-                                      resize_image(a, *size, interpolation=cv2.INTER_LINEAR)))
+            regions += plan_regions(image, alpha, style_path, cfg.STYLE.SIZE, cfg.MASKS.CROP_MARGIN)
         style_of = {i: s for s, idx in groups.items() for i in idx}
         return ImagePlan(det, keep, names, regions, alphas, style_of)
 

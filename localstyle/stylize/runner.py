@@ -24,8 +24,6 @@ class StylizeRunner:
         cfg.MODEL.DEVICE = resolve_device(cfg)
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
         self.styles = StyleBook(cfg)
-        if cfg.MASKS.INVERT and not self.styles.default:
-            raise LocalstyleError("MASKS.INVERT styles the background with STYLE.IMAGE: set STYLE.IMAGE")
         self.masks = build_mask_source(cfg)
         self.thing_classes = self.masks.thing_classes
         self.planner = Planner(cfg, self.styles, self.thing_classes)

@@ -16,6 +16,8 @@ class StyleBook:
             self.per_class[entry[0]] = entry[1]
         if not (self.default or self.per_instance or self.per_class):
             raise LocalstyleError("no style image: set STYLE.IMAGE (or STYLE.PER_CLASS / STYLE.PER_INSTANCE)")
+        if cfg.MASKS.INVERT and not self.default:
+            raise LocalstyleError("MASKS.INVERT styles the background with STYLE.IMAGE: set STYLE.IMAGE")
         self._images = {}
         for path in self.paths():
             self.image(path)  # fail early on a missing painting

@@ -1,30 +1,24 @@
 """One chunk of frames through the localized pipeline: masks -> tracks -> steady alphas -> crops -> one
-batched ``stylize`` call per style -> flicker reduction -> composite (pixels with alpha 0 stay exact)."""
+batched ``stylize`` call per style -> flicker reduction -> composite (pixels with alpha 0 stay exact).
+
+Crops, batched stylization and blending are the photo pipeline's (:mod:`localstyle.stylize.plan`,
+:mod:`localstyle.compose`); what is added is the tracking and the temporal state between frames.
+"""
 import dataclasses
 import time
 
 import cv2
 import numpy as np
 
-from localstyle.compose import blend, build_alpha, crop_boxes, invert, preserve_color, quantize_alpha, \
-    select_instances
-from localstyle.stylize import MIN_REGION_SIDE
+from localstyle.compose import blend, build_alpha, invert, preserve_color, quantize_alpha, select_instances, \
+    union_alpha
+from localstyle.stylize.inputs import ImageRecord
+from localstyle.stylize.plan import plan_regions, stylize_plans
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import resize_image
 from localstyle.video.flow import FlowEstimator
 from localstyle.video.stabilizer import TemporalStabilizer
 from localstyle.video.tracker import InstanceTracker
-
-
-@dataclasses.dataclass
-class Job:
-    """A crop of one frame to stylize with one style."""
-
-    style: str
-    box: tuple
-    region: np.ndarray
-    region_alpha: np.ndarray
-    stylized: np.ndarray = None
 
 
 @dataclasses.dataclass
@@ -34,22 +28,9 @@ class FramePlan:
     index: int
     image: np.ndarray
     flow: object
-    alphas: dict
-    jobs: list
+    alphas: dict  # style path -> full-frame alpha
+    regions: list  # localstyle.stylize.plan.Region s to stylize
     record: dict
-
-
-def region_jobs(image, alpha, style, size, margin):
-    """Crops of ``image`` around ``alpha`` > 0, scaled so the whole frame's longest side would be ``size``."""
-    h, w = image.shape[:2]
-    scale = size / max(h, w) if size > 0 else 1.0
-    jobs = []
-    for box in crop_boxes(alpha, margin):
-        x0, y0, x1, y1 = box
-        rh, rw = max(MIN_REGION_SIDE, round((y1 - y0) * scale)), max(MIN_REGION_SIDE, round((x1 - x0) * scale))
-        jobs.append(Job(style, box, resize_image(image[y0:y1, x0:x1], rh, rw),
-                        cv2.resize(alpha[y0:y1, x0:x1], (rw, rh), interpolation=cv2.INTER_LINEAR)))
-    return jobs
 
 
 def track_alphas(cfg, tracks, style_of, shape):
@@ -66,14 +47,14 @@ def track_alphas(cfg, tracks, style_of, shape):
             for style, a in alphas.items()}
 
 
-def stylized_layer(image, jobs, keep_color=False):
-    """The part of ``image`` covered by ``jobs`` with their stylized crops pasted in, and its box (x0, y0, x1, y1)."""
-    boxes = np.array([j.box for j in jobs])
+def stylized_layer(image, regions, stylized, keep_color=False):
+    """The part of ``image`` covered by ``regions`` with their ``stylized`` crops pasted in, and its box (XYXY)."""
+    boxes = np.array([r.box for r in regions])
     (x0, y0), (x1, y1) = boxes[:, :2].min(0), boxes[:, 2:].max(0)
     layer = image[y0:y1, x0:x1].copy()
-    for job in jobs:
-        bx0, by0, bx1, by1 = job.box
-        styl = resize_image(job.stylized, by1 - by0, bx1 - bx0)
+    for region, out in zip(regions, stylized):
+        bx0, by0, bx1, by1 = region.box
+        styl = resize_image(out, by1 - by0, bx1 - bx0, interpolation=cv2.INTER_LINEAR)
         if keep_color:
             styl = preserve_color(styl, image[by0:by1, bx0:bx1])
         layer[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] = styl
@@ -96,7 +77,7 @@ class ChunkStylizer:
     def process(self, frames):
         """``frames``: list of (index, label, rgb, decode_s) -> list of (composite, alpha used, record)."""
         t0 = time.perf_counter()
-        dets = self.masks([{"path": label, "image": rgb, "decode_s": d} for _, label, rgb, d in frames])
+        dets = self.masks([ImageRecord(label, rgb, None, d) for _, label, rgb, d in frames])
         masks_s = (time.perf_counter() - t0) / max(len(frames), 1)
         plans = []
         for (index, label, rgb, decode_s), det in zip(frames, dets):
@@ -104,8 +85,10 @@ class ChunkStylizer:
                 raise LocalstyleError(f"frame {index} ({label}): {det}")
             plans.append(self._plan(index, rgb, det))
             plans[-1].record["timings"].update(decode_s=decode_s, masks_s=masks_s)
-        self._stylize(plans)
-        return [self._finish(p) for p in plans]
+        stylized, seconds = stylize_plans(self.method, self.styles, plans)
+        for plan, s in zip(plans, seconds):
+            plan.record["timings"]["stylize_s"] = s
+        return [self._finish(p, out) for p, out in zip(plans, stylized)]
 
     def _style_of(self, track):
         if self.cfg.MASKS.INVERT:
@@ -124,51 +107,34 @@ class ChunkStylizer:
         if cfg.MASKS.TOP_K:  # the largest on average, so the choice does not flip with every frame's noise
             chosen = {t.id for t in sorted(tracks, key=lambda t: -t.area)[:cfg.MASKS.TOP_K]}
             tracks = [t for t in tracks if t.id in chosen]
-        alphas, jobs = track_alphas(cfg, tracks, self._style_of, image.shape[:2]), []
+        alphas, regions = track_alphas(cfg, tracks, self._style_of, image.shape[:2]), []
         for style, alpha in alphas.items():
             if self.stabilize:
                 alphas[style] = alpha = self.stabilizer.smooth_alpha(style, alpha, flow)
-            jobs += region_jobs(image, alpha, style, cfg.STYLE.SIZE, cfg.MASKS.CROP_MARGIN)
+            regions += plan_regions(image, alpha, style, cfg.STYLE.SIZE, cfg.MASKS.CROP_MARGIN)
         record = {"index": index, "instances": sum(t.missed == 0 for t in tracks),
                   "kept_alive": sum(t.missed > 0 for t in tracks), "tracks": [t.id for t in tracks],
-                  "timings": {"flow_s": flow_s, "plan_s": time.perf_counter() - t0 - flow_s, "stylize_s": 0.0}}
-        return FramePlan(index, image, flow, alphas, jobs, record)
+                  "timings": {"flow_s": flow_s, "plan_s": time.perf_counter() - t0 - flow_s}}
+        return FramePlan(index, image, flow, alphas, regions, record)
 
-    def _stylize(self, plans):
-        """Every crop of the chunk that shares a style goes through one ``stylize`` call."""
-        by_style = {}
-        for p in plans:
-            for job in p.jobs:
-                by_style.setdefault(job.style, []).append((p, job))
-        for style, items in by_style.items():
-            t0 = time.perf_counter()
-            outs = self.method.stylize([j.region for _, j in items], self.styles.image(style),
-                                       [j.region_alpha for _, j in items])
-            share = (time.perf_counter() - t0) / len(items)
-            for (p, job), out in zip(items, outs):
-                job.stylized = out
-                p.record["timings"]["stylize_s"] += share
-
-    def _finish(self, plan):
+    def _finish(self, plan, stylized):
         t0 = time.perf_counter()
         image, outcome = plan.image, plan.image.copy()
-        used = np.zeros(image.shape[:2], np.float32)
         for style, alpha in plan.alphas.items():
-            jobs = [j for j in plan.jobs if j.style == style]
-            if not jobs:
+            mine = [(r, out) for r, out in zip(plan.regions, stylized) if r.style == style]
+            if not mine:
                 continue
-            layer, box = stylized_layer(image, jobs, self.cfg.STYLE.PRESERVE_COLOR)
+            layer, box = stylized_layer(image, *zip(*mine), self.cfg.STYLE.PRESERVE_COLOR)
             if self.stabilize:
                 layer = self.stabilizer.steady_layer(style, layer, alpha, plan.flow, box)
             x0, y0, x1, y1 = box
             outcome[y0:y1, x0:x1] = blend(outcome[y0:y1, x0:x1], layer, alpha[y0:y1, x0:x1])
-            used = 1.0 - (1.0 - used) * (1.0 - alpha)
         self.stabilizer.end_frame()
         timings = plan.record["timings"]
         timings["compose_s"] = time.perf_counter() - t0
         timings["total_s"] = sum(timings.values())
         plan.record["timings"] = {k: round(v, 4) for k, v in timings.items()}
-        return outcome, quantize_alpha(used), plan.record
+        return outcome, union_alpha(plan.alphas.values(), image.shape[:2]), plan.record
 
     def state(self):
         """(JSON-able meta, dict of arrays) to resume after this chunk."""

@@ -8,7 +8,6 @@ names until complete), then ``<stem>_strip.jpg``, and ``manifest.json`` gets the
 per-frame timings and instance counts.
 """
 import itertools
-import json
 import logging
 import os
 import time
@@ -17,10 +16,12 @@ import numpy as np
 from tqdm import tqdm
 
 from localstyle.compose import resolve_classes
-from localstyle.style.methods import build_style_method
+from localstyle.masks import build_mask_source
+from localstyle.style import build_style_method
+from localstyle.stylize.outputs import Manifest, settings_of
+from localstyle.stylize.styles import StyleBook
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.file_io import atomic_write_json
 from localstyle.video.chunks import ChunkStore
 from localstyle.video.frames import ChunkStylizer
 from localstyle.video.outputs import ClipOutputs, key_frame_indices, output_paths
@@ -28,23 +29,10 @@ from localstyle.video.reader import open_video
 from localstyle.video.writer import choose_codec
 
 logger = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
-
-
-def build_mask_source(cfg):
-    """The photo pipeline's mask source named by MASKS.SOURCE."""
-    from localstyle.stylize import AnnotationMasks, PredictorMasks
-
-    sources = {"annotations": AnnotationMasks, "predictor": PredictorMasks}
-    if cfg.MASKS.SOURCE not in sources:
-        raise LocalstyleError(f"MASKS.SOURCE: unknown source {cfg.MASKS.SOURCE!r} (use {' or '.join(sources)})")
-    return sources[cfg.MASKS.SOURCE](cfg)
 
 
 def video_settings(cfg):
     """The photo pipeline's recorded settings plus every VIDEO key."""
-    from localstyle.stylize import settings_of
-
     out = settings_of(cfg)
     out.update({f"VIDEO.{k}": v for k, v in cfg.VIDEO.items()})
     return out
@@ -72,24 +60,11 @@ def read_chunk(frames, size):
     return chunk
 
 
-def read_manifest(output_dir):
-    """The output folder's manifest.json as a dict (empty when missing or unreadable)."""
-    try:
-        with open(os.path.join(output_dir, MANIFEST), encoding="utf-8") as f:
-            manifest = json.load(f)
-        return manifest if isinstance(manifest, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def write_manifest(output_dir, info, paths, fingerprint, records, summary):
-    """Record the clip under ``"videos"`` in manifest.json (other entries are kept)."""
-    manifest = read_manifest(output_dir)
-    manifest.setdefault("videos", {})[info.stem] = {
-        "input": fingerprint["input"]["source"], "size": [info.width, info.height], "fps": info.fps,
-        "outputs": {k: os.path.basename(p) for k, p in paths.items()}, **summary,
-        "fingerprint": fingerprint, "per_frame": records}
-    atomic_write_json(os.path.join(output_dir, MANIFEST), manifest, indent=1)
+def manifest_entry(info, paths, fingerprint, records, summary):
+    """The clip's entry in manifest.json (under ``"videos"``)."""
+    return {"input": fingerprint["input"]["source"], "size": [info.width, info.height], "fps": info.fps,
+            "outputs": {k: os.path.basename(p) for k, p in paths.items()}, **summary,
+            "fingerprint": fingerprint, "per_frame": records}
 
 
 class VideoRunner:
@@ -98,12 +73,8 @@ class VideoRunner:
     def __init__(self, cfg, output_dir, overwrite=False, mask_source=None):
         cfg = cfg.clone()
         cfg.MODEL.DEVICE = resolve_device(cfg)
-        from localstyle.stylize import StyleBook
-
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
         self.styles = StyleBook(cfg)
-        if cfg.MASKS.INVERT and not self.styles.default:
-            raise LocalstyleError("MASKS.INVERT styles the background with STYLE.IMAGE: set STYLE.IMAGE")
         if cfg.VIDEO.CHUNK_SIZE < 1:
             raise LocalstyleError(f"VIDEO.CHUNK_SIZE must be at least 1, got {cfg.VIDEO.CHUNK_SIZE}")
         self.masks = mask_source if mask_source is not None else build_mask_source(cfg)
@@ -131,7 +102,7 @@ class VideoRunner:
         total = min(filter(None, [info.num_frames, cfg.VIDEO.MAX_FRAMES]), default=None)
         fingerprint = {"settings": video_settings(cfg), "input": input_identity(info)}
         paths = output_paths(self.output_dir, info.stem)
-        entry = read_manifest(self.output_dir).get("videos", {}).get(info.stem, {})
+        entry = Manifest(self.output_dir).videos.get(info.stem, {})
         if not self.overwrite and entry.get("fingerprint") == fingerprint and all(map(os.path.isfile, paths.values())):
             print(f"stylize: {info.stem} already complete in {self.output_dir} (use --overwrite to redo it)")
             return {"frames": entry["frames"], "skipped": True}
@@ -176,7 +147,9 @@ class VideoRunner:
         summary = {"frames": len(records), "processed": len(records) - start, "resumed_at": start,
                    "frames_per_s": round(fps_done, 3), "seconds": round(time.perf_counter() - t_start, 2),
                    "codec": self.codec}
-        write_manifest(self.output_dir, info, paths, fingerprint, records, summary)
+        manifest = Manifest(self.output_dir)
+        manifest.videos[info.stem] = manifest_entry(info, paths, fingerprint, records, summary)
+        manifest.save(settings_of(cfg))
         print(f"stylize: {info.stem}: {len(records)} frames ({summary['processed']} processed at {fps_done:.2f} "
               f"frames/s), codec {self.codec}; outputs in {self.output_dir}")
         return summary
