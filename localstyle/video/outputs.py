@@ -2,9 +2,9 @@
 stylized) and ``<stem>_strip.jpg`` (key frames, original over stylized)."""
 import os
 
-import cv2
 import numpy as np
 
+from localstyle.compose import captioned_row
 from localstyle.utils.image_io import write_image
 from localstyle.video.writer import AtomicVideoWriter
 
@@ -18,24 +18,11 @@ def output_paths(output_dir, stem):
 
 def key_frame_strip(pairs, height=180, gap=4):
     """``pairs`` of (frame index, compare frame = original | stylized) -> one picture, a column per key frame."""
-    columns = []
-    for index, compare in pairs:
-        h, w2 = compare.shape[:2]
-        w = w2 // 2
-        width = max(1, round(w * height / h))
-        top = cv2.resize(compare[:, :w], (width, height), interpolation=cv2.INTER_AREA)
-        bottom = cv2.resize(compare[:, w:], (width, height), interpolation=cv2.INTER_AREA)
-        col = np.full((2 * height + gap + 20, width, 3), 255, np.uint8)
-        col[20:20 + height], col[20 + height + gap:] = top, bottom
-        cv2.putText(col, f"frame {index}", (4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-        columns.append(col)
-    strip = np.full((columns[0].shape[0], sum(c.shape[1] for c in columns) + gap * (len(columns) - 1), 3), 255,
-                    np.uint8)
-    x = 0
-    for col in columns:
-        strip[:, x:x + col.shape[1]] = col
-        x += col.shape[1] + gap
-    return strip
+    panels = []
+    for _, compare in pairs:
+        w = compare.shape[1] // 2
+        panels.append(np.concatenate([compare[:, :w], np.full((gap, w, 3), 255, np.uint8), compare[:, w:]]))
+    return captioned_row(panels, [f"frame {index}" for index, _ in pairs], 2 * height + gap, gap)
 
 
 def key_frame_indices(num_frames, count, chunk_size):
