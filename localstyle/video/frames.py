@@ -25,7 +25,6 @@ from localstyle.video.tracker import InstanceTracker
 class FramePlan:
     """What a frame needs after stylization, and what goes into the manifest."""
 
-    index: int
     image: np.ndarray
     flow: object
     alphas: dict  # style path -> full-frame alpha
@@ -115,7 +114,7 @@ class ChunkStylizer:
         record = {"index": index, "instances": sum(t.missed == 0 for t in tracks),
                   "kept_alive": sum(t.missed > 0 for t in tracks), "tracks": [t.id for t in tracks],
                   "timings": {"flow_s": flow_s, "plan_s": time.perf_counter() - t0 - flow_s}}
-        return FramePlan(index, image, flow, alphas, regions, record)
+        return FramePlan(image, flow, alphas, regions, record)
 
     def _finish(self, plan, stylized):
         t0 = time.perf_counter()

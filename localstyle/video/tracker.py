@@ -20,13 +20,6 @@ class Track:
     weight: float = 1.0
     area: float = 0.0  # moving average of the mask area, for a steady MASKS.TOP_K choice
 
-    def box(self):
-        """XYXY box of the mask (zeros when empty)."""
-        ys, xs = np.nonzero(self.mask)
-        if not len(xs):
-            return np.zeros(4)
-        return np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], np.float64)
-
 
 def mask_overlaps(a, b):
     """IoU and overlap coefficient (intersection over the smaller mask) matrices, len(a) x len(b)."""
