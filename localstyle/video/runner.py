@@ -22,6 +22,7 @@ from localstyle.stylize.outputs import Manifest, settings_of
 from localstyle.stylize.styles import StyleBook
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import ensure_writable_dir
 from localstyle.video.chunks import ChunkStore
 from localstyle.video.frames import ChunkStylizer
 from localstyle.video.outputs import ClipOutputs, key_frame_indices, output_paths
@@ -71,6 +72,7 @@ class VideoRunner:
     """Stylizes clips into ``output_dir``; ``run(source)`` -> summary dict."""
 
     def __init__(self, cfg, output_dir, overwrite=False, mask_source=None):
+        ensure_writable_dir(output_dir, "--output")  # before any model is built
         cfg = cfg.clone()
         cfg.MODEL.DEVICE = resolve_device(cfg)
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
