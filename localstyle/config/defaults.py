@@ -170,6 +170,15 @@ _C.MODEL.SEM_SEG_HEAD.CONVS_DIM = 128
 _C.MODEL.SEM_SEG_HEAD.COMMON_STRIDE = 4
 _C.MODEL.SEM_SEG_HEAD.NORM = "GN"
 _C.MODEL.SEM_SEG_HEAD.LOSS_WEIGHT = 1.0
+# localstyle (DeepLabv3, MODEL.META_ARCHITECTURE SemanticSegmentor with SEM_SEG_HEAD.NAME DeepLabV3Head; the ASPP
+# key names are those of detectron2's projects/DeepLab): the ASPP width and atrous rates (torchvision: 256, 12/24/36).
+_C.MODEL.SEM_SEG_HEAD.ASPP_CHANNELS = 256
+_C.MODEL.SEM_SEG_HEAD.ASPP_DILATIONS = [12, 24, 36]
+# Weight of the auxiliary FCN head on res4 (torchvision's aux_classifier); 0 builds no auxiliary head.
+_C.MODEL.SEM_SEG_HEAD.AUX_LOSS_WEIGHT = 0.0
+# Foreground classes, by the dataset's category names: semantic label k+1 is CLASSES[k], 0 is background (every
+# other category too), IGNORE_VALUE marks crowd regions of these classes. NUM_CLASSES must be len(CLASSES) + 1.
+_C.MODEL.SEM_SEG_HEAD.CLASSES = ["person"]
 
 _C.MODEL.PANOPTIC_FPN = CN()
 _C.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT = 1.0
@@ -203,6 +212,8 @@ _C.MODEL.RESNETS.NORM = "FrozenBN"
 _C.MODEL.RESNETS.WIDTH_PER_GROUP = 64
 _C.MODEL.RESNETS.STRIDE_IN_1X1 = True
 _C.MODEL.RESNETS.RES5_DILATION = 1
+# Dilation of res4 in the DeepLab backbone (build_resnet_deeplab_backbone, detectron2's projects/DeepLab key).
+_C.MODEL.RESNETS.RES4_DILATION = 1
 _C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
 _C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
 _C.MODEL.RESNETS.DEFORM_ON_PER_STAGE = [False, False, False, False]

@@ -7,6 +7,7 @@ from localstyle.data.catalog import DatasetCatalog
 from localstyle.data.classes import check_num_classes, class_selection, select_classes
 from localstyle.data.dataset_mapper import DatasetMapper
 from localstyle.data.samplers import InferenceSampler, TrainingBatchSampler
+from localstyle.data.sem_seg import SemSegDatasetMapper, is_semantic, run_class_names
 from localstyle.utils.errors import LocalstyleError
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,12 @@ def get_detection_dataset_dicts(names, filter_empty=True, classes=(), num_classe
         dicts = [d for d in dicts if any(not a.get("iscrowd", 0) for a in d.get("annotations", []))]
         logger.info("Removed %d images without usable annotations; %d left", before - len(dicts), len(dicts))
     return dicts
+
+
+def model_num_classes(cfg):
+    """The class count the datasets must match: MODEL.ROI_HEADS.NUM_CLASSES for instance models; None (no check)
+    for semantic ones, whose MODEL.SEM_SEG_HEAD.CLASSES are looked up by name."""
+    return None if is_semantic(cfg) else cfg.MODEL.ROI_HEADS.NUM_CLASSES
 
 
 def training_seed(cfg):
@@ -77,13 +84,17 @@ def build_detection_train_loader(cfg, start_iter=0, mapper=None):
     The order and the augmentations depend only on ``cfg.SEED`` (negative: 0), the data and the iteration:
     not on ``DATALOADER.NUM_WORKERS`` nor on the world size (each rank gets its slice of the global batch of
     ``SOLVER.IMS_PER_BATCH``). ``start_iter=k`` yields exactly the batches an uninterrupted loader yields from
-    iteration ``k`` on. ``mapper(dataset_dict, seed)`` defaults to :class:`DatasetMapper` in training mode.
+    iteration ``k`` on. ``mapper(dataset_dict, seed)`` defaults to :class:`DatasetMapper` in training mode
+    (:class:`SemSegDatasetMapper` for semantic meta-architectures).
     """
     if cfg.DATALOADER.SAMPLER_TRAIN != "TrainingSampler":
         raise LocalstyleError(f"DATALOADER.SAMPLER_TRAIN={cfg.DATALOADER.SAMPLER_TRAIN!r} is not supported "
                               f"(only TrainingSampler)")
     dicts = get_detection_dataset_dicts(cfg.DATASETS.TRAIN, cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS,
-                                        cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+                                        cfg.DATASETS.CLASSES, model_num_classes(cfg))
+    if mapper is None and is_semantic(cfg):
+        name = cfg.DATASETS.TRAIN[0]
+        mapper = SemSegDatasetMapper(cfg, True, run_class_names(name, cfg.DATASETS.CLASSES), name)
     groups = [int(d["width"] < d["height"]) if cfg.DATALOADER.ASPECT_RATIO_GROUPING else 0 for d in dicts]
     sampler = TrainingBatchSampler(groups, cfg.SOLVER.IMS_PER_BATCH, training_seed(cfg), start_iter)
     return torch.utils.data.DataLoader(
@@ -94,7 +105,7 @@ def build_detection_train_loader(cfg, start_iter=0, mapper=None):
 def build_detection_test_loader(cfg, dataset_name, mapper=None):
     """Loader of ``[mapped_dict]`` (batch size 1) over ``dataset_name`` in dataset order; rank ``r`` of ``w``
     gets items ``r::w``. ``mapper`` defaults to :class:`DatasetMapper` in test mode."""
-    dicts = get_detection_dataset_dicts(dataset_name, False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    dicts = get_detection_dataset_dicts(dataset_name, False, cfg.DATASETS.CLASSES, model_num_classes(cfg))
     return torch.utils.data.DataLoader(
         _MapTest(dicts, mapper or DatasetMapper(cfg, is_train=False)), batch_size=1,
         sampler=InferenceSampler(len(dicts)), num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity)

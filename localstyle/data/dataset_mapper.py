@@ -48,12 +48,17 @@ class DatasetMapper:
             raise LocalstyleError(f"INPUT.MASK_FORMAT must be 'polygon' or 'bitmask', got {cfg.INPUT.MASK_FORMAT!r}")
         self.augmentations = build_augmentation(cfg, is_train) if augmentations is None else augmentations
 
-    def __call__(self, dataset_dict, seed=None):
+    def read(self, dataset_dict):
+        """``(copy of dataset_dict without annotations, H x W x C uint8 image)``; checks the recorded size."""
         d = {k: v for k, v in dataset_dict.items() if k != "annotations"}
         image = read_image(d["file_name"], self.format)
         if image.shape[:2] != (d["height"], d["width"]):
             raise LocalstyleError(f"{d['file_name']}: image is {image.shape[1]}x{image.shape[0]} but its dataset "
                                   f"entry says {d['width']}x{d['height']}")
+        return d, image
+
+    def __call__(self, dataset_dict, seed=None):
+        d, image = self.read(dataset_dict)
         rng = np.random.default_rng(seed)
         inputs = (tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1)),)
         if not self.is_train:

@@ -14,7 +14,7 @@ from localstyle.engine.defaults import seed_all_rng
 from localstyle.engine.hooks import MetricsWriter, plot_training_curves
 from localstyle.engine.precise_bn import precise_bn
 from localstyle.engine.validation_loss import validation_loss
-from localstyle.evaluation import COCOEvaluator, inference_on_dataset, save_evaluation
+from localstyle.evaluation import build_evaluator, inference_on_dataset, save_evaluation
 from localstyle.solver import build_gradient_clipper, build_lr_scheduler, build_optimizer
 from localstyle.utils import comm
 from localstyle.utils.errors import LocalstyleError
@@ -182,7 +182,7 @@ class Trainer:
             precise_bn(self.cfg, self.model, self.iter + 1)
         results = self.test(self.cfg, self.model, iteration=self.iter)
         flat = {f"{name}/{task}/{k}" if len(results) > 1 else f"{task}/{k}": v for name, res in results.items()
-                for task in ("bbox", "segm") for k, v in res.get(task, {}).items()}
+                for task in ("bbox", "segm", "sem_seg") for k, v in res.get(task, {}).items()}
         if self.cfg.TEST.VAL_LOSS and self.cfg.DATASETS.TEST:
             flat.update(validation_loss(self.cfg, self.model))
         if writer is not None and flat:
@@ -207,7 +207,8 @@ class Trainer:
     def test(cfg, model, iteration=None, output_name="inference"):
         """Evaluate ``model`` on every DATASETS.TEST entry; on the main process returns ``{dataset: results}``,
         writes ``OUTPUT_DIR/<output_name>[/<dataset>]/{coco_instances_results.json, results.json, pr_curves.npz,
-        ap_table.md}`` and logs the AP table."""
+        ap_table.md}`` (results.json has ``sem_seg`` figures for semantic models and, merged per image, for
+        instance models) and logs the tables."""
         from localstyle.data.build import build_detection_test_loader
 
         model = unwrap_model(model)
@@ -217,8 +218,7 @@ class Trainer:
             if len(cfg.DATASETS.TEST) > 1:
                 output_dir = os.path.join(output_dir, safe_path_component(name))
             loader = build_detection_test_loader(cfg, name)
-            evaluator = COCOEvaluator(name, output_dir, classes=cfg.DATASETS.CLASSES)
-            results = inference_on_dataset(model, loader, evaluator)
+            results = inference_on_dataset(model, loader, build_evaluator(cfg, name, output_dir))
             if comm.is_main_process():
                 extra = {"dataset": name, "iteration": iteration, "weights": cfg.MODEL.WEIGHTS}
                 table = save_evaluation(results, output_dir, extra=extra)

@@ -14,7 +14,6 @@ META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = "Meta architectures: classes built as ``cls(cfg)``; pick one with MODEL.META_ARCHITECTURE."
 
 
-
 def pad_images(images, size_divisibility, pad_value=0.0):
     """Stack C x H_i x W_i tensors into N x C x H x W, padded bottom/right to multiples of ``size_divisibility``."""
     max_h = max(int(im.shape[-2]) for im in images)
@@ -26,6 +25,27 @@ def pad_images(images, size_divisibility, pad_value=0.0):
     for im, out in zip(images, batch):
         out[:, :im.shape[-2], :im.shape[-1]].copy_(im)
     return batch
+
+
+def init_pixel_normalization(module, cfg):
+    """Set ``module.input_format`` and the non-persistent ``pixel_mean``/``pixel_std`` buffers from ``cfg``."""
+    module.input_format = cfg.INPUT.FORMAT
+    if module.input_format not in ("BGR", "RGB"):
+        raise LocalstyleError(f"INPUT.FORMAT must be BGR or RGB, got {module.input_format!r}")
+    mean, std = cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD
+    if len(mean) != 3 or len(std) != 3:
+        raise LocalstyleError("MODEL.PIXEL_MEAN and MODEL.PIXEL_STD need 3 values each")
+    module.register_buffer("pixel_mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), False)
+    module.register_buffer("pixel_std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), False)
+
+
+def preprocess_images(module, batched_inputs, size_divisibility):
+    """Normalize each input's ``image`` with ``module``'s pixel statistics (on its device), then pad the batch
+    (zeros after normalization). Returns ``(N x C x H x W tensor, [(h, w) of each image])``."""
+    device = module.pixel_mean.device
+    images = [(x["image"].to(device) - module.pixel_mean) / module.pixel_std for x in batched_inputs]
+    image_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
+    return pad_images(images, size_divisibility), image_sizes
 
 
 @META_ARCH_REGISTRY.register()
@@ -48,14 +68,7 @@ class GeneralizedRCNN(nn.Module):
             raise LocalstyleError("MODEL.KEYPOINT_ON and MODEL.LOAD_PROPOSALS are not supported")
         self.proposal_generator = RPN(cfg, shape)
         self.roi_heads = build_roi_heads(cfg, shape)
-        self.input_format = cfg.INPUT.FORMAT
-        if self.input_format not in ("BGR", "RGB"):
-            raise LocalstyleError(f"INPUT.FORMAT must be BGR or RGB, got {self.input_format!r}")
-        mean, std = cfg.MODEL.PIXEL_MEAN, cfg.MODEL.PIXEL_STD
-        if len(mean) != 3 or len(std) != 3:
-            raise LocalstyleError("MODEL.PIXEL_MEAN and MODEL.PIXEL_STD need 3 values each")
-        self.register_buffer("pixel_mean", torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1), False)
-        self.register_buffer("pixel_std", torch.tensor(std, dtype=torch.float32).view(-1, 1, 1), False)
+        init_pixel_normalization(self, cfg)
 
     @property
     def device(self):
@@ -63,9 +76,7 @@ class GeneralizedRCNN(nn.Module):
 
     def preprocess_image(self, batched_inputs):
         """Normalize each image, then pad the batch (zeros after normalization). Returns (tensor, image_sizes)."""
-        images = [(x["image"].to(self.device) - self.pixel_mean) / self.pixel_std for x in batched_inputs]
-        image_sizes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
-        return pad_images(images, self.backbone.size_divisibility), image_sizes
+        return preprocess_images(self, batched_inputs, self.backbone.size_divisibility)
 
     def forward(self, batched_inputs):
         if not self.training:

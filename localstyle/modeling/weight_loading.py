@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 D2_URL_PREFIX = "https://dl.fbaipublicfiles.com/detectron2/"
 # Sections and keys that only localstyle knows; dropped from exported detectron2 configs.
 LOCALSTYLE_ONLY_KEYS = ("STYLE", "MASKS", "STYLIZE", "FEEDFORWARD", "DATASETS.REGISTER_COCO", "DATASETS.CLASSES",
-                        "MODEL.WEIGHTS_TRUSTED")
+                        "MODEL.WEIGHTS_TRUSTED", "MODEL.RESNETS.RES4_DILATION", "MODEL.SEM_SEG_HEAD.ASPP_CHANNELS",
+                        "MODEL.SEM_SEG_HEAD.ASPP_DILATIONS", "MODEL.SEM_SEG_HEAD.AUX_LOSS_WEIGHT",
+                        "MODEL.SEM_SEG_HEAD.CLASSES")
 # The 80 COCO category ids in order: detectron2's contiguous class k is torchvision's label COCO_IDS[k].
 COCO_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 TORCHVISION_PIXEL_MEAN = [123.675, 116.28, 103.53]
@@ -86,8 +88,8 @@ def read_checkpoint(path, trusted=False):
     """Read a weights file into ``(state_dict of tensors, fmt)``; nothing in it runs unless ``trusted``.
 
     ``fmt``: ``detectron2`` (names as ours), ``detectron2_heuristics`` (names to match by suffix), ``caffe2``,
-    ``torchvision`` (Mask R-CNN), ``torchvision_resnet`` or ``torchvision_d2`` (a torchvision ResNet converted
-    to detectron2 names by detectron2's script).
+    ``torchvision`` (Mask R-CNN), ``torchvision_deeplabv3``, ``torchvision_resnet`` or ``torchvision_d2`` (a
+    torchvision ResNet converted to detectron2 names by detectron2's script).
     """
     heuristics = False
     data = load_weights_file(path, trusted, label="MODEL.WEIGHTS ", trust_key="MODEL.WEIGHTS_TRUSTED")
@@ -107,6 +109,8 @@ def read_checkpoint(path, trusted=False):
     if sd and all(k.startswith("module.") for k in sd):
         sd = {k[len("module."):]: v for k, v in sd.items()}
     keys = set(sd)
+    if "classifier.0.convs.0.0.weight" in keys and "backbone.conv1.weight" in keys:
+        return sd, "torchvision_deeplabv3"
     if any(k.startswith("backbone.body.") for k in keys):
         return sd, "torchvision"
     if "layer1.0.conv1.weight" in keys and "conv1.weight" in keys:
@@ -209,6 +213,39 @@ def convert_torchvision_names(sd, fmt):
     return out
 
 
+def convert_torchvision_deeplabv3(sd, class_names=None):
+    """torchvision ``deeplabv3_resnet50/101`` state_dict -> SemanticSegmentor names. With ``class_names`` (ours,
+    ``background`` first) that are all VOC classes, the 21-row classifier outputs keep those classes' rows in
+    that order (e.g. VOC background 0 and person 15 for background/person); otherwise they stay as they are."""
+    from torchvision.models.segmentation import DeepLabV3_ResNet50_Weights
+
+    voc = ["background" if c == "__background__" else c
+           for c in DeepLabV3_ResNet50_Weights.COCO_WITH_VOC_LABELS_V1.meta["categories"]]
+    rows = [voc.index(c) for c in class_names] if class_names and all(c in voc for c in class_names) else None
+    if rows is not None:
+        logger.info("torchvision DeepLabv3: classes %s take the VOC classifier rows %s", list(class_names), rows)
+    out = {}
+    for key, v in sd.items():
+        if key.startswith("backbone."):
+            k = _tv_resnet_key(key[len("backbone."):])
+            if k is not None:
+                out["backbone." + k] = v
+        elif key.startswith(("classifier.", "aux_classifier.")):
+            final = re.match(r"^(aux_)?classifier\.4\.(weight|bias)$", key)
+            out["sem_seg_head." + key] = v[rows] if final and rows is not None and v.shape[0] == len(voc) else v
+        else:
+            out[key] = v  # reported as unexpected if the model has no such key
+    return out
+
+
+def _fit_backbone_prefix(sd, model_keys):
+    """``backbone.bottom_up.*`` keys -> ``backbone.*`` for models whose backbone is the bare ResNet (DeepLab)."""
+    if any(k.startswith("backbone.bottom_up.") for k in model_keys):
+        return sd
+    return {("backbone." + k[len("backbone.bottom_up."):] if k.startswith("backbone.bottom_up.") else k): v
+            for k, v in sd.items()}
+
+
 def _match_suffixes(sd, model_keys):
     """Rename checkpoint keys to the unique model key that ends with ``.<key>`` (detectron2's matching heuristics)."""
     out = {}
@@ -223,7 +260,8 @@ def _match_suffixes(sd, model_keys):
 
 def _check_torchvision_compat(model, fmt):
     """torchvision ResNets stride on the 3x3 conv and normalize RGB with ImageNet statistics."""
-    bottom_up = getattr(getattr(model, "backbone", None), "bottom_up", None)
+    backbone = getattr(model, "backbone", None)
+    bottom_up = getattr(backbone, "bottom_up", backbone)
     if getattr(bottom_up, "stride_in_1x1", False):
         raise LocalstyleError("torchvision weights need MODEL.RESNETS.STRIDE_IN_1X1 False (torchvision puts the "
                               "stride on the 3x3 conv); also use INPUT.FORMAT RGB, MODEL.PIXEL_MEAN "
@@ -260,7 +298,10 @@ def load_model_weights(model, cfg_or_path, trusted=False):
         sd = _match_suffixes(convert_c2_names(sd), set(model_sd))
     elif fmt in ("torchvision", "torchvision_resnet"):
         _check_torchvision_compat(model, fmt)
-        sd = convert_torchvision_names(sd, fmt)
+        sd = _fit_backbone_prefix(convert_torchvision_names(sd, fmt), set(model_sd))
+    elif fmt == "torchvision_deeplabv3":
+        _check_torchvision_compat(model, fmt)
+        sd = convert_torchvision_deeplabv3(sd, getattr(model, "class_names", None))
     elif fmt == "torchvision_d2":
         _check_torchvision_compat(model, fmt)
         sd = _match_suffixes(sd, set(model_sd))

@@ -132,28 +132,35 @@ class ResNet(nn.Module):
 
 
 @BACKBONE_REGISTRY.register()
-def build_resnet_backbone(cfg):
-    """ResNet from ``cfg.MODEL.RESNETS`` (DEPTH 18/34/50/101/152, groups, widths, stride_in_1x1, dilation, norm)."""
+def build_resnet_backbone(cfg, stage_dilations=None):
+    """ResNet from ``cfg.MODEL.RESNETS`` (DEPTH 18/34/50/101/152, groups, widths, stride_in_1x1, dilation, norm).
+
+    ``stage_dilations`` maps a stage index (4, 5) to ``(first_block_dilation, dilation)``; a dilated stage keeps
+    stride 1. Default: detectron2's ``{5: (RES5_DILATION, RES5_DILATION)}``.
+    """
     r = cfg.MODEL.RESNETS
     depth = r.DEPTH
     if depth not in NUM_BLOCKS:
         raise LocalstyleError(f"MODEL.RESNETS.DEPTH {depth} is not supported (use 18, 34, 50, 101 or 152)")
     if any(r.DEFORM_ON_PER_STAGE):
         raise LocalstyleError("MODEL.RESNETS.DEFORM_ON_PER_STAGE: deformable convolutions are not supported")
-    if r.RES5_DILATION not in (1, 2):
-        raise LocalstyleError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {r.RES5_DILATION}")
+    if stage_dilations is None:
+        if r.RES5_DILATION not in (1, 2):
+            raise LocalstyleError(f"MODEL.RESNETS.RES5_DILATION must be 1 or 2, got {r.RES5_DILATION}")
+        stage_dilations = {5: (r.RES5_DILATION, r.RES5_DILATION)}
     out_features = list(r.OUT_FEATURES)
     norm = r.NORM
     stem = BasicStem(3, r.STEM_OUT_CHANNELS, norm)
     in_channels, out_channels = r.STEM_OUT_CHANNELS, r.RES2_OUT_CHANNELS
     bottleneck_channels = r.NUM_GROUPS * r.WIDTH_PER_GROUP
-    if depth in (18, 34) and (out_channels != 64 or r.RES5_DILATION != 1 or r.NUM_GROUPS != 1):
-        raise LocalstyleError("ResNet-18/34 need RES2_OUT_CHANNELS 64, RES5_DILATION 1 and NUM_GROUPS 1")
+    dilated = any(d != 1 for pair in stage_dilations.values() for d in pair)
+    if depth in (18, 34) and (out_channels != 64 or dilated or r.NUM_GROUPS != 1):
+        raise LocalstyleError("ResNet-18/34 need RES2_OUT_CHANNELS 64, no dilation and NUM_GROUPS 1")
     max_stage = max(int(f[3:]) for f in out_features if f.startswith("res")) if out_features else 5
     stages = []
     for idx, stage_idx in enumerate(range(2, max_stage + 1)):
-        dilation = r.RES5_DILATION if stage_idx == 5 else 1
-        first_stride = 1 if idx == 0 or (stage_idx == 5 and dilation == 2) else 2
+        first_dilation, dilation = stage_dilations.get(stage_idx, (1, 1))
+        first_stride = 1 if idx == 0 or dilation > 1 else 2
         blocks = []
         for b in range(NUM_BLOCKS[depth][idx]):
             stride = first_stride if b == 0 else 1
@@ -162,10 +169,23 @@ def build_resnet_backbone(cfg):
             else:
                 blocks.append(BottleneckBlock(in_channels, out_channels, bottleneck_channels=bottleneck_channels,
                                               stride=stride, num_groups=r.NUM_GROUPS, norm=norm,
-                                              stride_in_1x1=r.STRIDE_IN_1X1, dilation=dilation))
+                                              stride_in_1x1=r.STRIDE_IN_1X1,
+                                              dilation=first_dilation if b == 0 else dilation))
             in_channels = out_channels
         stages.append(blocks)
         out_channels *= 2
         bottleneck_channels *= 2
     return ResNet(stem, stages, out_features, freeze_at=cfg.MODEL.BACKBONE.FREEZE_AT,
                   stride_in_1x1=r.STRIDE_IN_1X1 and depth >= 50)
+
+
+@BACKBONE_REGISTRY.register()
+def build_resnet_deeplab_backbone(cfg):
+    """Dilated ResNet as torchvision's DeepLabv3 builds it (``replace_stride_with_dilation``): res4 and res5 keep
+    stride 1 with dilations ``MODEL.RESNETS.RES4_DILATION`` (1, 2) and ``RES5_DILATION`` (1, 2, 4); the first
+    block of a dilated stage keeps the previous stage's dilation. Output stride 8 with 2/4, 16 with 1/2."""
+    r = cfg.MODEL.RESNETS
+    if r.RES4_DILATION not in (1, 2) or r.RES5_DILATION not in (1, 2, 4) or r.RES5_DILATION < r.RES4_DILATION:
+        raise LocalstyleError(f"MODEL.RESNETS.RES4_DILATION/RES5_DILATION must be 1/1, 1/2, 2/2 or 2/4 (or 1/4), "
+                              f"got {r.RES4_DILATION}/{r.RES5_DILATION}")
+    return build_resnet_backbone(cfg, {4: (1, r.RES4_DILATION), 5: (r.RES4_DILATION, r.RES5_DILATION)})

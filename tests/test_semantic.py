@@ -1,0 +1,186 @@
+"""DeepLabv3 semantic segmentation: metrics against a direct computation, COCO annotations -> class maps, training
+with exact resume and --eval-only through train_net.py, torchvision weights loaded by name."""
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from engine_helpers import REPO, make_tiny_synthetic
+from localstyle.config import load_config
+from localstyle.data import DatasetCatalog, register_datasets_from_cfg
+from localstyle.data.sem_seg import annotations_to_sem_seg
+from localstyle.evaluation import SemSegEvaluator, SemSegMetrics
+from localstyle.modeling import build_model
+from localstyle.modeling.weight_loading import load_model_weights
+from localstyle.structures import Instances
+
+TINY = os.path.join(REPO, "configs", "tiny", "deeplabv3_R_50_synthetic.yaml")
+BASE = os.path.join(REPO, "configs", "Base-DeepLabV3-OS8.yaml")
+# Smaller than the tiny config: 96-pixel images, 2 images per iteration, 4 iterations, checkpoint after 2.
+UNITTEST_OPTS = ["DATALOADER.NUM_WORKERS", "0", "DATALOADER.ASPECT_RATIO_GROUPING", "False",
+                 "INPUT.MIN_SIZE_TRAIN", "(80, 96)", "INPUT.MAX_SIZE_TRAIN", "128", "INPUT.MIN_SIZE_TEST", "96",
+                 "INPUT.MAX_SIZE_TEST", "128", "SOLVER.IMS_PER_BATCH", "2", "SOLVER.WARMUP_ITERS", "2",
+                 "SOLVER.MAX_ITER", "4", "SOLVER.CHECKPOINT_PERIOD", "2"]
+
+
+def _direct_figures(preds, gts, num_classes, ignore=255):
+    """IoU / accuracy / boundary IoU by definition: sets of pixels, boundaries by brute-force neighbourhoods."""
+    inter, union, gt_pix = np.zeros(num_classes), np.zeros(num_classes), np.zeros(num_classes)
+    b_inter, b_union = np.zeros(num_classes), np.zeros(num_classes)
+    for pred, gt in zip(preds, gts):
+        valid = gt != ignore
+        h, w = gt.shape
+        d = max(1, int(round(0.02 * math.hypot(h, w))))
+
+        def boundary(mask):
+            out = np.zeros_like(mask)
+            for y, x in zip(*np.nonzero(mask)):
+                win = mask[max(0, y - d):y + d + 1, max(0, x - d):x + d + 1]
+                touches_border = y - d < 0 or x - d < 0 or y + d >= h or x + d >= w
+                out[y, x] = touches_border or not win.all()
+            return out
+
+        for c in range(num_classes):
+            p, g = (pred == c) & valid, (gt == c) & valid
+            inter[c] += (p & g).sum()
+            union[c] += (p | g).sum()
+            gt_pix[c] += g.sum()
+            bp, bg = boundary(pred == c) & valid, boundary(gt == c) & valid
+            b_inter[c] += (bp & bg).sum()
+            b_union[c] += (bp | bg).sum()
+    iou = inter / union
+    return {"IoU": 100 * iou, "ACC": 100 * inter / gt_pix, "pACC": 100 * inter.sum() / gt_pix.sum(),
+            "fwIoU": 100 * (iou * gt_pix / gt_pix.sum()).sum(), "BoundaryIoU": 100 * b_inter / b_union}
+
+
+def test_metrics_match_direct_computation_with_ignore_labels():
+    rng = np.random.default_rng(0)
+    names = ["background", "person", "ball"]
+    preds, gts = [], []
+    for h, w in ((20, 24), (31, 17)):
+        gt = np.zeros((h, w), dtype=np.int64)
+        gt[3:15, 4:12] = 1
+        gt[12:18, 10:16] = 2
+        gt[0:2, :] = 255  # ignored stripe
+        pred = gt.copy()
+        pred[pred == 255] = 1  # predictions on ignored pixels must not count
+        flips = rng.random((h, w)) < 0.15
+        pred[flips] = rng.integers(0, 3, flips.sum())
+        preds.append(pred)
+        gts.append(gt)
+    metrics = SemSegMetrics(names, ignore_value=255)
+    for pred, gt in zip(preds, gts):
+        metrics.add(pred, gt)
+    res = metrics.compute()
+    want = _direct_figures(preds, gts, 3)
+    for i, name in enumerate(names):
+        assert res[f"IoU-{name}"] == pytest.approx(want["IoU"][i])
+        assert res[f"ACC-{name}"] == pytest.approx(want["ACC"][i])
+        assert res[f"BoundaryIoU-{name}"] == pytest.approx(want["BoundaryIoU"][i])
+    assert res["mIoU"] == pytest.approx(want["IoU"].mean())
+    assert res["mACC"] == pytest.approx(want["ACC"].mean())
+    assert res["pACC"] == pytest.approx(want["pACC"])
+    assert res["fwIoU"] == pytest.approx(want["fwIoU"])
+    assert 0 < res["BoundaryIoU-person"] < res["IoU-person"] < 100
+
+
+def _square(x0, y0, x1, y1):
+    return [[x0, y0, x1, y0, x1, y1, x0, y1]]
+
+
+def test_annotations_become_class_maps_with_crowd_ignored():
+    anns = [{"category_id": 0, "segmentation": _square(2, 2, 8, 8), "iscrowd": 0},
+            {"category_id": 1, "segmentation": _square(10, 2, 14, 6), "iscrowd": 0},  # not a kept class
+            {"category_id": 0, "segmentation": _square(6, 6, 12, 12), "iscrowd": 1}]
+    labels = annotations_to_sem_seg(anns, 16, 16, {0: 1}, ignore_value=255)
+    assert labels[4, 4] == 1 and labels[3, 12] == 0 and labels[14, 14] == 0
+    assert labels[10, 10] == 255 and labels[7, 7] == 255  # crowd wins over the instance it overlaps
+    assert set(np.unique(labels)) == {0, 1, 255}
+
+
+@pytest.fixture(scope="module")
+def data_opts(tmp_path_factory):
+    return make_tiny_synthetic(tmp_path_factory.mktemp("synthetic"), name="semseg")
+
+
+def test_evaluator_scores_ground_truth_as_perfect_for_both_model_kinds(data_opts):
+    cfg = load_config(TINY, data_opts)
+    register_datasets_from_cfg(cfg)
+    dicts = DatasetCatalog.get("semseg_val")
+    semantic = SemSegEvaluator("semseg_val", ["person"], distributed=False)
+    instance = SemSegEvaluator("semseg_val", ["person"], instance_score_thresh=0.5, distributed=False)
+    for d in dicts:
+        inp = {k: d[k] for k in ("image_id", "height", "width")}
+        gt = annotations_to_sem_seg(d["annotations"], d["height"], d["width"], {0: 1})
+        probs = torch.nn.functional.one_hot(torch.from_numpy(np.where(gt == 1, 1, 0)), 2).permute(2, 0, 1)
+        semantic.process([inp], [{"sem_seg": probs.float()}])
+        people = [a for a in d["annotations"] if a["category_id"] == 0 and not a["iscrowd"]]
+        masks = torch.stack([torch.from_numpy(annotations_to_sem_seg([a], d["height"], d["width"], {0: 1}) == 1)
+                             for a in people])
+        inst = Instances((d["height"], d["width"]), pred_masks=masks, pred_classes=torch.zeros(len(people)).long(),
+                         scores=torch.full((len(people),), 0.9))
+        instance.process([inp], [{"instances": inst}])
+    for res in (semantic.evaluate()["sem_seg"], instance.evaluate()["sem_seg"]):
+        assert res["IoU-person"] == pytest.approx(100) and res["BoundaryIoU-person"] == pytest.approx(100)
+        assert res["mIoU"] == pytest.approx(100)
+
+
+def _train_net(*args):
+    from train_net import cli
+
+    cli(["--config-file", TINY, *args])
+
+
+def _weights(path):
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
+
+
+def test_train_resume_exact_and_eval_only(data_opts, tmp_path, one_torch_thread):
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    _train_net(*data_opts, *UNITTEST_OPTS, "OUTPUT_DIR", str(full))
+    results = json.loads((full / "inference" / "results.json").read_text())["sem_seg"]
+    assert {"mIoU", "fwIoU", "mACC", "pACC", "IoU-person", "BoundaryIoU-person"} <= set(results)
+    assert [json.loads(line)["iteration"] for line in (full / "metrics.json").read_text().splitlines()
+            if "total_loss" in line][-1] == 3
+    resumed.mkdir()
+    shutil.copy(full / "model_0000001.pth", resumed)
+    (resumed / "last_checkpoint").write_text("model_0000001.pth")
+    _train_net("--resume", *data_opts, *UNITTEST_OPTS, "DATASETS.TEST", "()", "OUTPUT_DIR", str(resumed))
+    reference, final = _weights(full / "model_final.pth"), _weights(resumed / "model_final.pth")
+    assert final.keys() == reference.keys()
+    assert all(torch.equal(final[k], reference[k]) for k in final)
+    assert not torch.equal(final["sem_seg_head.classifier.4.weight"],
+                           _weights(full / "model_0000001.pth")["sem_seg_head.classifier.4.weight"])
+    evaluated = tmp_path / "eval"
+    _train_net("--eval-only", *data_opts, *UNITTEST_OPTS, "MODEL.WEIGHTS", str(full / "model_final.pth"),
+               "OUTPUT_DIR", str(evaluated))
+    again = json.loads((evaluated / "inference" / "results.json").read_text())["sem_seg"]
+    assert again == pytest.approx(results, nan_ok=True)
+
+
+def test_torchvision_deeplabv3_weights_load_by_name_with_voc_person(tmp_path):
+    from torchvision.models.segmentation import deeplabv3_resnet50
+
+    torch.manual_seed(0)
+    tv = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=21, aux_loss=True).eval()
+    for m in tv.modules():  # non-trivial BatchNorm statistics, so that a misplaced tensor shows
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    path = tmp_path / "deeplabv3_resnet50.pth"
+    torch.save(tv.state_dict(), path)
+    cfg = load_config(BASE, ["MODEL.DEVICE", "cpu", "MODEL.RESNETS.DEPTH", "50", "MODEL.RESNETS.NORM", "FrozenBN"])
+    model = build_model(cfg).eval()
+    report = load_model_weights(model, str(path))
+    assert report["format"] == "torchvision_deeplabv3"
+    assert report["missing"] == [] and report["unexpected"] == [] and report["skipped"] == []
+    image = torch.rand(3, 48, 64) * 255
+    with torch.no_grad():
+        ours = model([{"image": image}])[0]["sem_seg"]
+        mean, std = model.pixel_mean, model.pixel_std
+        theirs = torch.softmax(tv(((image - mean) / std)[None])["out"][0, [0, 15]], dim=0)
+    assert torch.allclose(ours, theirs, atol=1e-4)
