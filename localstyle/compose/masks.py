@@ -1,4 +1,4 @@
-"""Alpha masks from instance masks: grow/shrink, Gaussian feathering, inversion, 8-bit quantization.
+"""Alpha masks from instance masks (hard or soft): grow/shrink, Gaussian feathering, inversion, 8-bit quantization.
 
 Alphas are float32 H x W in 0..1 on the 1/255 grid, so ``<stem>_mask.png`` stores them exactly.
 """
@@ -14,14 +14,15 @@ def quantize_alpha(alpha):
 
 
 def refine_mask(mask, dilate=0):
-    """Grow (``dilate`` > 0) or shrink (< 0) a boolean mask by ``|dilate|`` pixels (elliptic kernel)."""
-    mask = np.asarray(mask, dtype=np.uint8)
-    if dilate == 0:
-        return mask.astype(bool)
-    r = abs(int(dilate))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
-    op = cv2.dilate if dilate > 0 else cv2.erode
-    return op(mask, kernel).astype(bool)
+    """Grow (``dilate`` > 0) or shrink (< 0) a mask by ``|dilate|`` pixels (elliptic kernel). A boolean mask stays
+    boolean; a float (soft, 0..1) mask gets the grey-level max/min filter and stays float32."""
+    soft = np.issubdtype(np.asarray(mask).dtype, np.floating)
+    mask = np.asarray(mask, dtype=np.float32 if soft else np.uint8)
+    if dilate != 0:
+        r = abs(int(dilate))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+        mask = (cv2.dilate if dilate > 0 else cv2.erode)(mask, kernel)
+    return mask if soft else mask.astype(bool)
 
 
 def feather(mask, width=0):
@@ -48,8 +49,14 @@ def union_alpha(alphas, shape):
 
 
 def build_alpha(masks, dilate=0, feather_width=0, inverted=False, shape=None):
-    """Alpha of the union of ``masks`` (N x H x W bool): refined, feathered, optionally inverted, quantized."""
-    masks = np.asarray(masks, dtype=bool)
-    union = masks.any(axis=0) if len(masks) else np.zeros(shape, dtype=bool)
+    """Alpha of the union of ``masks`` (N x H x W bool, or float 0..1 soft masks such as class probabilities:
+    their pixel-wise maximum): refined, feathered, optionally inverted, quantized."""
+    masks = np.asarray(masks)
+    if not len(masks):
+        union = np.zeros(shape, dtype=bool)
+    elif np.issubdtype(masks.dtype, np.floating):
+        union = np.clip(masks.max(axis=0), 0.0, 1.0).astype(np.float32)
+    else:
+        union = masks.astype(bool).any(axis=0)
     alpha = feather(refine_mask(union, dilate), feather_width)
     return quantize_alpha(invert(alpha) if inverted else alpha)

@@ -11,9 +11,10 @@ from localstyle.utils.errors import LocalstyleError
 class DefaultPredictor:
     """Build ``cfg``'s model, load ``cfg.MODEL.WEIGHTS`` and predict on BGR uint8 H x W x 3 arrays.
 
-    ``pred(image)`` -> ``{"instances": Instances}`` (CPU tensors, original image size); ``image`` may also be a
-    path. ``pred.predict_batch(images)`` runs several images as one padded batch. ``pred.load_report`` holds
-    the weight-loading report (skipped / missing / unexpected keys).
+    ``pred(image)`` -> ``{"instances": Instances}`` (``{"sem_seg": C x H x W probabilities}`` for semantic
+    models; CPU tensors, original image size); ``image`` may also be a path. ``pred.predict_batch(images)`` runs
+    several images as one padded batch. ``pred.load_report`` holds the weight-loading report (skipped / missing /
+    unexpected keys).
     """
 
     def __init__(self, cfg):
@@ -49,13 +50,13 @@ class DefaultPredictor:
         return {"image": tensor, "height": height, "width": width}
 
     def predict_batch(self, images):
-        """Predict a list of BGR arrays (or paths) in one padded batch; returns a list of ``{"instances": ...}``."""
+        """Predict a list of BGR arrays (or paths) in one padded batch; returns the model's outputs on the CPU."""
         if not images:
             return []
         inputs = [self._prepare(im) for im in images]
         with torch.no_grad():
             outputs = self.model(inputs)
-        return [{"instances": o["instances"].to("cpu")} for o in outputs]
+        return [{k: v.to("cpu") for k, v in o.items()} for o in outputs]
 
     def __call__(self, image):
         return self.predict_batch([image])[0]
