@@ -184,3 +184,17 @@ def test_torchvision_deeplabv3_weights_load_by_name_with_voc_person(tmp_path):
         mean, std = model.pixel_mean, model.pixel_std
         theirs = torch.softmax(tv(((image - mean) / std)[None])["out"][0, [0, 15]], dim=0)
     assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+def test_torchvision_imagenet_resnet_loads_into_the_dilated_backbone(tmp_path):
+    from torchvision.models import resnet50
+
+    path = tmp_path / "resnet50.pth"
+    torch.save(resnet50(weights=None).state_dict(), path)
+    cfg = load_config(BASE, ["MODEL.DEVICE", "cpu", "MODEL.RESNETS.DEPTH", "50", "MODEL.RESNETS.NORM", "FrozenBN",
+                             "MODEL.SEM_SEG_HEAD.AUX_LOSS_WEIGHT", "0.0"])
+    model = build_model(cfg)
+    report = load_model_weights(model, str(path))
+    assert report["format"] == "torchvision_resnet" and report["skipped"] == []
+    assert report["unexpected"] == []  # the classifier (fc) is dropped by the conversion
+    assert report["missing"] and all(k.startswith("sem_seg_head.classifier.") for k in report["missing"])

@@ -336,7 +336,8 @@ _C.STYLE.ARBITRARY.BUILTIN = -1
 
 # Where styles go (localstyle.compose).
 _C.MASKS = CN()
-# "predictor" (MODEL.* runs on each image) or "annotations" (a registered dataset's own masks).
+# "predictor" (MODEL.* runs on each image), "annotations" (a registered dataset's own masks), "semantic" (the
+# semantic model of MODEL.*: its class probabilities are the alpha) or "predictor+semantic" (see below).
 _C.MASKS.SOURCE = "predictor"
 _C.MASKS.DATASET = ""
 _C.MASKS.CLASSES = ["person"]
@@ -351,6 +352,12 @@ _C.MASKS.FEATHER = 4
 _C.MASKS.INVERT = False
 # Margin around the selected masks, in pixels, for crop-only processing.
 _C.MASKS.CROP_MARGIN = 16
+# MASKS.SOURCE predictor+semantic: the semantic model (a DeepLabv3 config, e.g. a semantic run's
+# OUTPUT_DIR/config.yaml), its weights (default: that config's MODEL.WEIGHTS), and the band, in pixels on each side
+# of a Mask R-CNN instance's edge, where the instance's alpha becomes the semantic probability of its class.
+_C.MASKS.SEMANTIC_CONFIG = ""
+_C.MASKS.SEMANTIC_WEIGHTS = ""
+_C.MASKS.SEMANTIC_BAND = 8
 
 # Batch stylization (stylize_net.py).
 _C.STYLIZE = CN()
