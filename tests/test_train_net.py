@@ -114,9 +114,11 @@ def test_eval_only_writes_detectron2_results(full_run, data_opts, tmp_path):
                          "MODEL.WEIGHTS", str(full_run / "model_final.pth"))
     results = json.loads((tmp_path / "inference" / "results.json").read_text())
     reference = json.loads((full_run / "inference" / "results.json").read_text())
-    for task in ("bbox", "segm"):
+    for task in ("bbox", "segm", "sem_seg"):
         for k, v in reference.get(task, {}).items():
             assert (math.isnan(v) and math.isnan(results[task][k])) or results[task][k] == pytest.approx(v)
+    # the instance masks merged per image give the semantic figures too (one table for Mask R-CNN and DeepLabv3)
+    assert 0 <= results["sem_seg"]["IoU-person"] <= 100 and "BoundaryIoU-person" in results["sem_seg"]
     assert "AP" in proc.stdout
 
 
