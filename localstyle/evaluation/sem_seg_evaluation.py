@@ -5,9 +5,8 @@ import itertools
 import logging
 import math
 
+import cv2
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from localstyle.utils import comm
 from localstyle.utils.errors import LocalstyleError
@@ -21,9 +20,10 @@ BOUNDARY_DILATION_RATIO = 0.02
 def mask_boundary(mask, width):
     """Pixels of the H x W bool ``mask`` within ``width`` pixels (chessboard distance) of a pixel outside it;
     outside the image counts as outside the mask."""
-    x = F.pad(torch.as_tensor(mask, dtype=torch.float32)[None, None], (width,) * 4, value=0.0)
-    eroded = -F.max_pool2d(-x, 2 * width + 1, stride=1)[0, 0]
-    return torch.as_tensor(mask, dtype=torch.bool) & (eroded < 0.5)
+    mask = np.asarray(mask, dtype=np.uint8)
+    kernel = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    eroded = cv2.erode(mask, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return (mask > 0) & (eroded == 0)
 
 
 def boundary_width(height, width):
@@ -51,10 +51,10 @@ class SemSegMetrics:
             raise LocalstyleError(f"labels must be in [0, {n}) or {self.ignore_value}")
         gt[~valid] = n
         self.conf += np.bincount((n + 1) * pred.ravel() + gt.ravel(), minlength=(n + 1) ** 2).reshape(n + 1, n + 1)
-        width, valid_t = boundary_width(*gt.shape), torch.from_numpy(valid)
+        width = boundary_width(*gt.shape)
         for c in range(n):
-            b_gt = mask_boundary(gt == c, width) & valid_t
-            b_pred = mask_boundary(pred == c, width) & valid_t
+            b_gt = mask_boundary(gt == c, width) & valid
+            b_pred = mask_boundary(pred == c, width) & valid
             self.b_inter[c] += int((b_gt & b_pred).sum())
             self.b_union[c] += int((b_gt | b_pred).sum())
 
