@@ -198,3 +198,72 @@ def test_torchvision_imagenet_resnet_loads_into_the_dilated_backbone(tmp_path):
     assert report["format"] == "torchvision_resnet" and report["skipped"] == []
     assert report["unexpected"] == []  # the classifier (fc) is dropped by the conversion
     assert report["missing"] and all(k.startswith("sem_seg_head.classifier.") for k in report["missing"])
+
+
+PHOTO = os.path.join(REPO, "assets", "photos", "coco_train2017_000000360452.jpg")
+STYLE = os.path.join(REPO, "assets", "styles", "vangogh_starry_night_1889.jpg")
+
+
+def _sharp_semantic_checkpoint(path):
+    """The tiny (untrained) DeepLabv3 with its classifier rescaled so that the person probability is near 0 or 1
+    and about a third of the photo is person: a spatially varying map with exact zeros after 8-bit quantization."""
+    from localstyle.engine.predictor import DefaultPredictor
+
+    torch.manual_seed(0)
+    predictor = DefaultPredictor(load_config(TINY, ["MODEL.DEVICE", "cpu"]))
+    probs = predictor(PHOTO)["sem_seg"]
+    diff = torch.log(probs[1] / probs[0])  # person minus background logit
+    k = 12.0 / float(diff.std())
+    final = predictor.model.sem_seg_head.classifier[4]
+    with torch.no_grad():
+        final.weight.mul_(k)
+        final.bias.mul_(k)
+        final.bias[1] -= k * float(diff.quantile(0.66))
+    torch.save({"model": predictor.model.state_dict()}, path)
+
+
+def test_semantic_source_styles_only_where_the_probability_map_says_person(tmp_path, one_torch_thread):
+    import stylize_net
+    from localstyle.engine.predictor import DefaultPredictor
+    from localstyle.utils.image_io import read_image
+
+    weights = tmp_path / "sharp.pth"
+    _sharp_semantic_checkpoint(weights)
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(PHOTO, inputs)
+    out = tmp_path / "out"
+    assert stylize_net.main(["--config-file", TINY, "--input", str(inputs), "--output", str(out),
+                             "MODEL.WEIGHTS", str(weights), "MASKS.SOURCE", "semantic", "MASKS.FEATHER", "0",
+                             "STYLE.METHOD", "gatys", "STYLE.IMAGE", STYLE, "STYLE.SIZE", "64",
+                             "STYLE.GATYS.STEPS", "2", "STYLIZE.NUM_WORKERS", "0"]) == 0
+    stem = os.path.splitext(os.path.basename(PHOTO))[0]
+    photo, composite = read_image(PHOTO), read_image(out / f"{stem}.png")
+    mask = np.asarray(read_image(out / f"{stem}_mask.png"))[..., 0].astype(int)
+    prob = DefaultPredictor(load_config(TINY, ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", str(weights)]))(PHOTO)
+    assert np.abs(mask - np.round(prob["sem_seg"][1].numpy() * 255)).max() <= 1  # alpha = person probability
+    assert 0.1 < (mask == 0).mean() < 0.9 and (mask == 255).any() and ((mask > 0) & (mask < 255)).any()
+    assert np.array_equal(composite[mask == 0], photo[mask == 0])
+    assert not np.array_equal(composite[mask == 255], photo[mask == 255])
+    entry = json.loads((out / "manifest.json").read_text())["images"][stem]
+    assert [i["class"] for i in entry["instances"]] == ["person"]
+
+
+def test_predictor_semantic_refines_only_the_band_around_each_instance_edge():
+    from localstyle.masks.base import Detections
+    from localstyle.masks.semantic import refine_edges
+
+    hard = np.zeros((2, 40, 40), bool)
+    hard[0, 10:30, 10:30] = True
+    hard[1, 2:8, 2:8] = True  # a class the semantic model does not have: stays hard
+    det = Detections([0, 1], [0.9, 0.8], [[10, 10, 30, 30], [2, 2, 8, 8]], hard)
+    probs = np.random.default_rng(0).random((2, 40, 40)).astype(np.float32)
+    refined = refine_edges(det, probs, {0: 1}, band=3)
+    soft = refined.soft_masks[0]
+    assert np.array_equal(refined.masks, hard) and np.array_equal(refined.alpha_masks([1])[0], hard[1])
+    assert (soft[14:26, 14:26] == 1).all()  # deep inside: the instance mask
+    far = np.ones((40, 40), bool)
+    far[6:34, 6:34] = False
+    assert (soft[far] == 0).all()  # far outside: nothing
+    for y, x in ((10, 20), (9, 20), (29, 15), (20, 30), (20, 7)):  # on and next to the edge: the probability
+        assert soft[y, x] == probs[1, y, x]

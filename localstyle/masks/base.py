@@ -6,6 +6,7 @@ back, per record, one :class:`Detections` or the :class:`~localstyle.utils.error
 explains why that image has none (the runner reports it and goes on with the others).
 """
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -19,18 +20,27 @@ class Detections:
     - ``boxes``: float64 [N, 4], XYXY in pixels
     - ``masks``: bool [N, H, W], True inside the instance (hard masks; the runner refines and feathers them
       into the alpha it blends with). A source with probabilities thresholds them before returning.
+    - ``soft_masks``: optional float32 [N, H, W] in 0..1 (e.g. a semantic model's probabilities): when given,
+      the alpha is built from them instead of ``masks`` (soft edges); selection and overlays still use ``masks``.
     """
 
     classes: np.ndarray
     scores: np.ndarray
     boxes: np.ndarray
     masks: np.ndarray
+    soft_masks: Optional[np.ndarray] = None
 
     def __post_init__(self):
         self.classes = np.asarray(self.classes, np.int64).reshape(-1)
         self.scores = np.asarray(self.scores, np.float64).reshape(-1)
         self.boxes = np.asarray(self.boxes, np.float64).reshape(-1, 4)
         self.masks = np.asarray(self.masks, bool)
+        if self.soft_masks is not None:
+            self.soft_masks = np.clip(np.asarray(self.soft_masks, np.float32), 0.0, 1.0)
+
+    def alpha_masks(self, idx):
+        """The masks the alpha of instances ``idx`` is built from: ``soft_masks`` if any, else ``masks``."""
+        return (self.masks if self.soft_masks is None else self.soft_masks)[idx]
 
     @classmethod
     def empty(cls, height, width):

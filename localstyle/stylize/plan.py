@@ -89,7 +89,7 @@ class Planner:
         groups = self.groups(keep, names)
         regions, alphas = [], []
         for style_path, idx in groups.items():
-            alpha = build_alpha(det.masks[idx], cfg.MASKS.DILATE, cfg.MASKS.FEATHER, cfg.MASKS.INVERT, (h, w))
+            alpha = build_alpha(det.alpha_masks(idx), cfg.MASKS.DILATE, cfg.MASKS.FEATHER, cfg.MASKS.INVERT, (h, w))
             alpha = quantize_alpha(alpha * cfg.STYLE.STRENGTH)
             alphas.append(alpha)
             regions += plan_regions(image, alpha, style_path, cfg.STYLE.SIZE, cfg.MASKS.CROP_MARGIN)
