@@ -9,44 +9,19 @@ Generates the set first if missing (as datasets/make_synthetic.py does, under $L
 ./datasets). The baseline is the same model before training (random init), evaluated in the same run.
 Ends with ``result: semantic_person_iou value=<person IoU on a 0-1 scale> target>=0.8``.
 """
-import argparse
 import os
-import sys
 import time
 
-import torch
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.config import load_config  # noqa: E402
-from localstyle.utils.errors import cli_errors  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONFIG = os.path.join(REPO, "configs", "tiny", "deeplabv3_R_50_synthetic.yaml")
+from bench_learn_synthetic import synthetic_run
+from localstyle.utils.errors import cli_errors
 
 
 @cli_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", default=DEFAULT_CONFIG)
-    parser.add_argument("--output", default=os.path.join(REPO, "output", "bench_learn_semantic"))
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1 is robust on shared CPUs; 2 is faster on an idle 2-core machine)")
-    parser.add_argument("--target", type=float, default=0.8)
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    from bench_learn_synthetic import ensure_synthetic
-    from localstyle.engine.defaults import default_setup
     from localstyle.engine.trainer import Trainer
 
-    ensure_synthetic()
-    cfg = load_config(args.config_file, [*args.opts, "OUTPUT_DIR", args.output])
-    cfg.freeze()
-    default_setup(cfg)
+    args, cfg, trainer = synthetic_run(argv, __doc__, "deeplabv3_R_50_synthetic.yaml", "bench_learn_semantic", 0.8)
     dataset = cfg.DATASETS.TEST[0]
-    trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=False)
     before = Trainer.test(cfg, trainer.model, iteration=-1)[dataset]["sem_seg"]
     start = time.perf_counter()
     after = trainer.train()[dataset]["sem_seg"]

@@ -18,7 +18,6 @@ from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_CONFIG = os.path.join(REPO, "configs", "tiny", "mask_rcnn_R_50_FPN_synthetic.yaml")
 
 
 def ensure_synthetic():
@@ -32,28 +31,38 @@ def ensure_synthetic():
         make_synthetic(root)
 
 
-@cli_errors
-def main(argv=None):
-    parser = argument_parser(__doc__)
-    parser.add_argument("--config-file", default=DEFAULT_CONFIG)
-    parser.add_argument("--output", default=os.path.join(REPO, "output", "bench_learn_synthetic"))
+def synthetic_run(argv, doc, config, name, target):
+    """``(args, cfg, trainer)`` of a learning benchmark: its command line (--config-file, --output, --threads,
+    --target, KEY VALUE), the synthetic set generated if missing, the config with OUTPUT_DIR --output (default
+    ``output/<name>``) set up like train_net.py, and a Trainer starting from MODEL.WEIGHTS."""
+    from localstyle.engine.defaults import default_setup
+    from localstyle.engine.trainer import Trainer
+
+    parser = argument_parser(doc)
+    parser.add_argument("--config-file", default=os.path.join(REPO, "configs", "tiny", config))
+    parser.add_argument("--output", default=os.path.join(REPO, "output", name))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is robust on shared CPUs; 2 is faster on an idle 2-core machine)")
-    parser.add_argument("--target", type=float, default=0.5)
+    parser.add_argument("--target", type=float, default=target)
     add_config_opts(parser)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from localstyle.engine.defaults import default_setup
-    from localstyle.engine.hooks import read_metrics
-    from localstyle.engine.trainer import Trainer
-
     ensure_synthetic()
     cfg = load_config(args.config_file, [*args.opts, "OUTPUT_DIR", args.output])
     cfg.freeze()
     default_setup(cfg)
-    dataset = cfg.DATASETS.TEST[0]
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=False)
+    return args, cfg, trainer
+
+
+@cli_errors
+def main(argv=None):
+    from localstyle.engine.hooks import read_metrics
+
+    args, cfg, trainer = synthetic_run(argv, __doc__, "mask_rcnn_R_50_FPN_synthetic.yaml", "bench_learn_synthetic",
+                                       0.5)
+    dataset = cfg.DATASETS.TEST[0]
     start = time.perf_counter()
     results = trainer.train()[dataset]
     minutes = (time.perf_counter() - start) / 60
