@@ -67,7 +67,7 @@ def test_every_module_imports_and_the_packages_register_every_method_and_source(
     assert proc.returncode == 0, proc.stderr[-2000:]
     methods, sources, imported = proc.stdout.splitlines()
     assert methods == str(["arbitrary", "feedforward", "gatys"])
-    assert sources == str(["annotations", "predictor"])
+    assert sources == str(["annotations", "predictor", "predictor+semantic", "semantic"])
     assert imported == f"imported {len(names)}"
 
 
