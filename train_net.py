@@ -1,7 +1,8 @@
 #!/usr/bin/env python
-"""Train or evaluate Mask R-CNN with detectron2's command line (see ``train_net.py --help``).
+"""Train or evaluate Mask R-CNN or DeepLabv3 with detectron2's command line (see ``train_net.py --help``).
 
   python train_net.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml --num-gpus 8
+  python train_net.py --config-file configs/person/deeplabv3_R_50.yaml --num-gpus 8
   python train_net.py --config-file configs/tiny/mask_rcnn_R_50_FPN_synthetic.yaml OUTPUT_DIR out/synth
   python train_net.py --config-file CFG --eval-only MODEL.WEIGHTS out/synth/model_final.pth
   python train_net.py --config-file CFG --resume          # continue from OUTPUT_DIR/last_checkpoint
