@@ -76,7 +76,8 @@ def test_html_is_self_contained_with_three_plots(report, person_run, eval_only_r
         assert needle not in page
     # the SVGs' only references are to their own clip paths and glyphs
     assert set(re.findall(r"url\((.)", page)) <= {"#"} and set(re.findall(r"href=\"(.)", page)) <= {"#"}
-    assert page.count("<table") == 2  # summary, config differences
+    # summary, semantic figures per class (Mask R-CNN masks merged per image), config differences
+    assert page.count("<table") == 3
 
 
 def test_saved_pr_curves_match_cocoeval(person_run):
@@ -130,7 +131,7 @@ def test_bad_run_folders_are_one_line_errors(person_run, tmp_path, capsys):
                     reason="no Chromium (apt-get install chromium-headless-shell) to render the report")
 def test_report_renders_offline_in_headless_browser(report, tmp_path):
     page = check_report_in_browser.check_page(report / "report.html", screenshot=tmp_path / "shot.png")
-    assert page.tables == 2 and page.svgs >= 3 and page.requests == []
+    assert page.tables == 3 and page.svgs >= 3 and page.requests == []
     assert (tmp_path / "shot.png").read_bytes()[:4] == b"\x89PNG"
     # the recording proxy does see a page that fetches something
     leaky = tmp_path / "leaky.html"
