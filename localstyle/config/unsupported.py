@@ -25,8 +25,15 @@ UNSUPPORTED = (
     Unsupported("MODEL.ROI_BOX_HEAD.FED_LOSS_NUM_CLASSES", "the federated loss is not implemented"),
     Unsupported("MODEL.ROI_BOX_CASCADE_HEAD", "Cascade R-CNN is not implemented"),
     Unsupported("MODEL.ROI_KEYPOINT_HEAD", "keypoint R-CNN is not implemented"),
-    Unsupported("MODEL.SEM_SEG_HEAD", "semantic segmentation heads are not implemented"),
-    Unsupported("MODEL.PANOPTIC_FPN", "Panoptic FPN is not implemented"),
+    Unsupported("MODEL.SEM_SEG_HEAD.CONVS_DIM", "detectron2's SemSegFPNHead is not implemented (DeepLabV3Head's "
+                                               "width is MODEL.SEM_SEG_HEAD.ASPP_CHANNELS)"),
+    Unsupported("MODEL.SEM_SEG_HEAD.COMMON_STRIDE", "detectron2's SemSegFPNHead is not implemented"),
+    Unsupported("MODEL.SEM_SEG_HEAD.NORM", "detectron2's SemSegFPNHead is not implemented (DeepLabV3Head uses "
+                                          "BatchNorm, as torchvision's)"),
+    Unsupported("MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT", "Panoptic FPN is not implemented"),
+    Unsupported("MODEL.PANOPTIC_FPN.COMBINE.ENABLED", "Panoptic FPN is not implemented"),
+    Unsupported("MODEL.PANOPTIC_FPN.COMBINE.OVERLAP_THRESH", "Panoptic FPN is not implemented"),
+    Unsupported("MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT", "Panoptic FPN is not implemented"),
     Unsupported("MODEL.RETINANET", "RetinaNet is not implemented"),
     Unsupported("MODEL.RESNETS.DEFORM_MODULATED", "deformable convolutions are not implemented"),
     Unsupported("MODEL.RESNETS.DEFORM_NUM_GROUPS", "deformable convolutions are not implemented"),
