@@ -10,23 +10,28 @@
 import numpy as np
 
 from localstyle.compose import refine_mask
+from localstyle.data.sem_seg import is_semantic
 from localstyle.masks.base import Detections, MaskSource
 from localstyle.masks.build import MASK_SOURCE_REGISTRY
-from localstyle.masks.predictor import PredictorMasks
+from localstyle.masks.predictor import PredictorMasks, require_all_weights
 from localstyle.utils.errors import LocalstyleError
 
 
 class SemanticPredictor:
     """A semantic model's ``DefaultPredictor``: ``class_names`` (``background`` first) and ``probabilities``."""
 
-    def __init__(self, cfg, key="MODEL.META_ARCHITECTURE"):
+    def __init__(self, cfg, key="MODEL"):
         from localstyle.engine.predictor import DefaultPredictor
 
-        self.predictor = DefaultPredictor(cfg)
-        self.class_names = list(getattr(self.predictor.model, "class_names", []))
-        if not self.class_names:
+        if not is_semantic(cfg):
             raise LocalstyleError(f"{key}: {cfg.MODEL.META_ARCHITECTURE} is not a semantic model (use "
                                   "SemanticSegmentor, e.g. configs/person/deeplabv3_R_50.yaml)")
+        if not cfg.MODEL.WEIGHTS:
+            raise LocalstyleError(f"{key}: the semantic model needs MODEL.WEIGHTS (a DeepLabv3 trained for this "
+                                  "config; an untrained model finds nothing)")
+        self.predictor = DefaultPredictor(cfg)
+        require_all_weights(self.predictor)
+        self.class_names = list(self.predictor.model.class_names)
 
     def probabilities(self, records):
         """C x H x W float32 class probabilities per record (its RGB ``image``, original size)."""
@@ -91,7 +96,8 @@ class RefinedPredictorMasks(MaskSource):
         if cfg.MASKS.SEMANTIC_WEIGHTS:
             opts += ["MODEL.WEIGHTS", cfg.MASKS.SEMANTIC_WEIGHTS]
         self.instances = PredictorMasks(cfg)
-        self.semantic = SemanticPredictor(load_config(cfg.MASKS.SEMANTIC_CONFIG, opts), "MASKS.SEMANTIC_CONFIG")
+        self.semantic = SemanticPredictor(load_config(cfg.MASKS.SEMANTIC_CONFIG, opts),
+                                          f"MASKS.SEMANTIC_CONFIG {cfg.MASKS.SEMANTIC_CONFIG}")
         self.thing_classes = self.instances.thing_classes
         names = self.semantic.class_names
         self.channel_of = {i: names.index(n) for i, n in enumerate(self.thing_classes) if n in names[1:]}
