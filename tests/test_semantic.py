@@ -267,3 +267,17 @@ def test_predictor_semantic_refines_only_the_band_around_each_instance_edge():
     assert (soft[far] == 0).all()  # far outside: nothing
     for y, x in ((10, 20), (9, 20), (29, 15), (20, 30), (20, 7)):  # on and next to the edge: the probability
         assert soft[y, x] == probs[1, y, x]
+
+
+def test_datasets_classes_renumbering_keeps_the_person_labels(data_opts):
+    """DATASETS.CLASSES ["ball", "person"] renumbers person to 1 in the dicts: the label maps must not change."""
+    from localstyle.data.build import build_detection_train_loader
+
+    def first_batch(*extra):
+        cfg = load_config(TINY, [*data_opts, *UNITTEST_OPTS, *extra])
+        register_datasets_from_cfg(cfg)
+        return next(iter(build_detection_train_loader(cfg)))
+
+    plain, selected = first_batch(), first_batch("DATASETS.CLASSES", "['ball', 'person']")
+    assert all((x["sem_seg"] == 1).any() for x in plain)
+    assert all(torch.equal(a["sem_seg"], b["sem_seg"]) for a, b in zip(plain, selected))
