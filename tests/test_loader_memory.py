@@ -38,7 +38,7 @@ def test_loader_with_workers_keeps_pss_flat():
         MetadataCatalog.get("loader_memory_synthetic").set(thing_classes=["person"])
     cfg = get_cfg()
     cfg.merge_from_list(["DATASETS.TRAIN", "('loader_memory_synthetic',)", "DATALOADER.NUM_WORKERS", "2",
-                         "SOLVER.IMS_PER_BATCH", "2"])
+                         "SOLVER.IMS_PER_BATCH", "2", "MODEL.ROI_HEADS.NUM_CLASSES", "1"])
     program_state = synthetic_entries()  # objects the main process keeps (a model, evaluation data, ...)
     others = set(process_tree())  # earlier tests may have left helper processes
     it = iter(build_detection_train_loader(cfg, mapper=touch_annotations))
