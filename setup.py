@@ -17,6 +17,7 @@ setup(
         "opencv-python-headless>=4.8",
         "pycocotools>=2.0.7",
         "orjson>=3.9",
+        "ijson>=3.2",
         "fvcore>=0.1.5.post20221221",
         "pyyaml>=6",
         "tqdm>=4.66",

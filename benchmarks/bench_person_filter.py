@@ -87,8 +87,11 @@ def generate(root, num_images, seed=0):
     return path, int(per_image.sum())
 
 
-def run_child(mode, root, out):
-    res = subprocess.run([sys.executable, "-c", CHILD.format(), mode, root, out],
+def run_child(mode, root, out, repo=None):
+    """Run the baseline or the filter in a fresh process (the checkout ``repo`` first on the path, if given)."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))) \
+        if repo else None
+    res = subprocess.run([sys.executable, "-c", CHILD.format(), mode, root, out], env=env,
                          check=True, capture_output=True, text=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 

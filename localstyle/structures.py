@@ -1,10 +1,12 @@
-"""detectron2-like containers: :class:`Boxes` (``.tensor`` of XYXY boxes) and :class:`Instances`.
+"""detectron2-like containers: :class:`Boxes` (``.tensor`` of XYXY boxes), :class:`PolygonMasks` and
+:class:`Instances`.
 
 Predictions are ``{"instances": Instances}`` with fields ``pred_boxes`` (Boxes), ``scores``,
 ``pred_classes`` (0-based) and ``pred_masks`` (N x H x W bool), so detectron2 user code ports unchanged.
 """
 import itertools
 
+import numpy as np
 import torch
 
 
@@ -62,6 +64,79 @@ class Boxes:
     @property
     def device(self):
         return self.tensor.device
+
+
+class PolygonMasks:
+    """Instance masks as polygons: ``polygons[i]`` is a list of flat float64 ``[x0, y0, x1, y1, ...]`` arrays.
+
+    Kept through the geometric augmentations (:meth:`scale`, :meth:`flip`) and rasterized only per ROI at the
+    mask head's resolution (:meth:`crop_and_resize`, detectron2's semantics), so no full-image bitmap is made.
+    """
+
+    def __init__(self, polygons):
+        self.polygons = [[np.asarray(p, dtype=np.float64).reshape(-1) for p in polys] for polys in polygons]
+
+    def __len__(self):
+        return len(self.polygons)
+
+    def __getitem__(self, item):
+        if isinstance(item, int):
+            return PolygonMasks([self.polygons[item]])
+        if isinstance(item, slice):
+            return PolygonMasks(self.polygons[item])
+        item = torch.as_tensor(item)
+        if item.dtype == torch.bool:
+            item = torch.nonzero(item, as_tuple=True)[0]
+        return PolygonMasks([self.polygons[i] for i in item.tolist()])
+
+    def to(self, device):
+        """Polygons stay on the CPU (they are rasterized there, as in detectron2)."""
+        return self
+
+    def scale(self, scale_x, scale_y):
+        """Polygons with x multiplied by ``scale_x`` and y by ``scale_y`` (a resize of the image)."""
+        factors = np.array([scale_x, scale_y])
+        return PolygonMasks([[(p.reshape(-1, 2) * factors).reshape(-1) for p in polys] for polys in self.polygons])
+
+    def flip(self, axis_length, horizontal=True):
+        """Polygons mirrored like the image: ``x -> width - x`` (or ``y -> height - y``)."""
+        def mirror(p):
+            p = p.copy()
+            p[0 if horizontal else 1::2] = axis_length - p[0 if horizontal else 1::2]
+            return p
+        return PolygonMasks([[mirror(p) for p in polys] for polys in self.polygons])
+
+    def rasterize(self, height, width):
+        """N x height x width bool tensor of the full masks."""
+        out = torch.zeros((len(self), height, width), dtype=torch.bool)
+        for i, polys in enumerate(self.polygons):
+            out[i] = torch.from_numpy(polygons_to_mask(polys, height, width))
+        return out
+
+    def crop_and_resize(self, boxes, indices, side):
+        """``side`` x ``side`` bool CPU tensor per box: polygons ``indices[k]`` cut to ``boxes[k]`` (XYXY tensor)
+        and rasterized there (detectron2's ``PolygonMasks.crop_and_resize``)."""
+        boxes = boxes.detach().to("cpu", torch.float64).numpy()
+        out = torch.zeros((len(boxes), side, side), dtype=torch.bool)
+        for k, (box, i) in enumerate(zip(boxes, torch.as_tensor(indices).tolist())):
+            origin = box[:2]
+            ratio = side / np.maximum(box[2:] - origin, 0.1)
+            polys = [((p.reshape(-1, 2) - origin) * ratio).reshape(-1) for p in self.polygons[i]]
+            out[k] = torch.from_numpy(polygons_to_mask(polys, side, side))
+        return out
+
+    @staticmethod
+    def cat(masks_list):
+        return PolygonMasks([polys for m in masks_list for polys in m.polygons])
+
+
+def polygons_to_mask(polygons, height, width):
+    """Rasterize one instance's polygons (flat xy sequences) into a ``height`` x ``width`` uint8 0/1 array."""
+    from pycocotools import mask as mask_utils
+
+    if not polygons:
+        return np.zeros((height, width), dtype=np.uint8)
+    return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(list(polygons), height, width)))
 
 
 class Instances:

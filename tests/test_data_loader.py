@@ -2,8 +2,12 @@
 import json
 import os
 
+import cv2
+import numpy as np
 import pytest
 import torch
+from torchvision import tv_tensors
+from torchvision.transforms.v2 import functional as F
 
 from localstyle.config import get_cfg
 from localstyle.data import DatasetCatalog, register_coco_instances
@@ -11,6 +15,10 @@ from localstyle.data.build import (build_detection_test_loader, build_detection_
                                    get_detection_dataset_dicts)
 from localstyle.data.dataset_mapper import DatasetMapper
 from localstyle.data.samplers import InferenceSampler, TrainingBatchSampler
+from localstyle.data.serialized_list import SerializedList
+from localstyle.data.transforms import get_output_shape
+from localstyle.structures import PolygonMasks
+from localstyle.utils.image_io import read_image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TINY = os.path.join(HERE, "data", "coco_dev", "coco_tiny_train2017")
@@ -37,13 +45,18 @@ def take(cfg, n, start_iter=0):
     return [next(it) for _ in range(n)]
 
 
+def same_polygons(a, b):
+    return len(a) == len(b) and all(len(pa) == len(pb) and all(np.array_equal(x, y) for x, y in zip(pa, pb))
+                                    for pa, pb in zip(a.polygons, b.polygons))
+
+
 def same_batches(a, b):
     for ba, bb in zip(a, b, strict=True):
         assert [d["image_id"] for d in ba] == [d["image_id"] for d in bb]
         for da, db in zip(ba, bb):
             assert torch.equal(da["image"], db["image"])
             ia, ib = da["instances"], db["instances"]
-            assert torch.equal(ia.gt_boxes.tensor, ib.gt_boxes.tensor) and torch.equal(ia.gt_masks, ib.gt_masks)
+            assert torch.equal(ia.gt_boxes.tensor, ib.gt_boxes.tensor) and same_polygons(ia.gt_masks, ib.gt_masks)
             assert torch.equal(ia.gt_classes, ib.gt_classes)
 
 
@@ -61,7 +74,7 @@ def test_same_seed_same_batches_and_resume_from_iteration():
             img, inst = d["image"], d["instances"]
             assert img.dtype == torch.uint8 and img.shape[0] == 3 and inst.image_size == tuple(img.shape[1:])
             assert min(img.shape[1:]) in (96, 112, 128) or max(img.shape[1:]) == 200
-            assert inst.gt_masks.dtype == torch.bool and inst.gt_masks.shape[1:] == img.shape[1:]
+            assert isinstance(inst.gt_masks, PolygonMasks) and len(inst.gt_masks) == len(inst.gt_boxes)
             assert inst.gt_classes.dtype == torch.int64 and (inst.gt_classes == 0).all()
 
 
@@ -87,8 +100,8 @@ def test_workers_and_world_size_do_not_change_the_data():
 
 
 def test_masks_and_boxes_stay_aligned_after_flip_and_resize():
-    cfg = small_cfg()
-    noflip = DatasetMapper(small_cfg(**{"INPUT.RANDOM_FLIP": "none"}), is_train=True)
+    cfg = small_cfg(**{"INPUT.MASK_FORMAT": "bitmask"})
+    noflip = DatasetMapper(small_cfg(**{"INPUT.RANDOM_FLIP": "none", "INPUT.MASK_FORMAT": "bitmask"}), is_train=True)
     flip = DatasetMapper(cfg, is_train=True)
     dicts = DatasetCatalog.get("coco_tiny_person")[:12]
     flipped = 0
@@ -147,3 +160,45 @@ def test_test_loader_order_resize_and_sharding():
         assert min(h, w) == 120 or max(h, w) == 200
     shards = [list(InferenceSampler(26, rank=r, world_size=3)) for r in range(3)]
     assert shards[1] == list(range(1, 26, 3)) and sorted(sum(shards, [])) == list(range(26))
+
+
+def test_serialized_list_returns_equal_dicts():
+    dicts = DatasetCatalog.get("coco_tiny_person") + DatasetCatalog.get("lizhogn_tiny_person")
+    stored = SerializedList(dicts)
+    assert len(stored) == len(dicts) and list(stored) == dicts and stored[-1] == dicts[-1]
+    assert stored[3] is not stored[3] and stored.nbytes > 0
+    with pytest.raises(IndexError):
+        stored[len(dicts)]
+
+
+def test_image_equals_plain_torchvision_resize_and_flip():
+    """The fast (cv2) flip and channel de-interleave give the same bytes as torchvision's ops."""
+    cfg = small_cfg()
+    mapper = DatasetMapper(cfg, is_train=True)
+    for i, d in enumerate(DatasetCatalog.get("coco_tiny_person")[:6]):
+        rng = np.random.default_rng([2, i])
+        short = cfg.INPUT.MIN_SIZE_TRAIN[int(rng.integers(3))]
+        size = list(get_output_shape(d["height"], d["width"], short, cfg.INPUT.MAX_SIZE_TRAIN))
+        rgb = read_image(d["file_name"], "RGB")
+        assert np.array_equal(read_image(d["file_name"], "BGR"), rgb[:, :, ::-1])
+        ref = F.resize(tv_tensors.Image(torch.from_numpy(rgb[:, :, ::-1].copy()).permute(2, 0, 1)), size,
+                       antialias=True)
+        ref = ref.flip(-1) if rng.uniform() < 0.5 else ref
+        out = mapper(d, seed=[2, i])["image"]
+        assert out.is_contiguous() and torch.equal(out, ref.as_subclass(torch.Tensor).contiguous())
+
+
+def test_polygons_through_flip_and_resize_match_bitmaps_within_a_pixel():
+    bitmap = DatasetMapper(small_cfg(**{"INPUT.MASK_FORMAT": "bitmask"}), is_train=True)
+    polygon = DatasetMapper(small_cfg(), is_train=True)
+    for i, d in enumerate(DatasetCatalog.get("coco_tiny_person")[:10]):
+        a, b = bitmap(d, seed=[3, i]), polygon(d, seed=[3, i])
+        assert torch.equal(a["image"], b["image"])
+        assert torch.equal(a["instances"].gt_boxes.tensor, b["instances"].gt_boxes.tensor)
+        bits = a["instances"].gt_masks.numpy()
+        raster = b["instances"].gt_masks.rasterize(*b["image"].shape[1:]).numpy()
+        assert raster.shape == bits.shape
+        for m, r in zip(bits.astype(np.uint8), raster.astype(np.uint8)):  # each within a pixel of the other
+            kernel = np.ones((3, 3), np.uint8)
+            assert not (m & ~cv2.dilate(r, kernel)).any() and not (r & ~cv2.dilate(m, kernel)).any()
+            assert m.sum() < 50 or (m & r).sum() >= 0.8 * m.sum()  # tiny masks: the 1-pixel bound only

@@ -9,13 +9,15 @@ import torch
 from pycocotools.coco import COCO
 
 from localstyle.config import get_cfg
+from localstyle.data import DatasetCatalog
+from localstyle.data.dataset_mapper import DatasetMapper
 from localstyle.modeling import META_ARCH_REGISTRY, GeneralizedRCNN, build_model
 from localstyle.modeling.box_regression import Box2BoxTransform
 from localstyle.modeling.layers import FrozenBatchNorm2d, calibrate_frozen_batchnorm
 from localstyle.modeling.matcher import Matcher, subsample_labels
 from localstyle.modeling.poolers import assign_boxes_to_levels
 from localstyle.modeling.roi_heads import mask_targets
-from localstyle.structures import Boxes, Instances
+from localstyle.structures import Boxes, Instances, PolygonMasks
 from localstyle.utils.errors import LocalstyleError
 
 COCO_ROOT = os.path.join(os.path.dirname(__file__), "data", "coco_dev")
@@ -244,3 +246,44 @@ def test_mask_targets_crop_the_matched_gt_mask():
     assert t[0, :, :14].all() and not t[0, :, 14:].any()
     assert not t[1, :, :14].any() and t[1, :, 14:].all()
     assert not t[2].any()  # gt 1 does not reach into this box
+
+
+def test_polygon_mask_targets_crop_the_matched_polygon():
+    polys = PolygonMasks([[[10, 10, 20, 10, 20, 30, 10, 30]], [[30, 0, 60, 0, 60, 40, 30, 40]]])
+    boxes = torch.tensor([[10.0, 10.0, 30.0, 30.0], [20.0, 0.0, 40.0, 40.0], [10.0, 10.0, 30.0, 30.0]])
+    t = mask_targets(polys, torch.tensor([0, 1, 1]), boxes, 28)
+    assert t.shape == (3, 28, 28) and t.dtype == torch.bool
+    assert t[0, :, :14].all() and not t[0, :, 14:].any()
+    assert not t[1, :, :14].any() and t[1, :, 14:].all()
+    assert not t[2].any()
+
+
+def test_mask_loss_from_polygons_equals_bitmaps_within_rasterization():
+    """One fixed batch mapped with polygon and with bitmap masks: same losses, mask loss within rasterization."""
+    dicts = sorted(DatasetCatalog.get("coco_tiny_person"), key=lambda d: -max(a["bbox"][2] * a["bbox"][3]
+                                                                               for a in d["annotations"]))[:2]
+    batches = {}
+    for fmt in ("polygon", "bitmask"):
+        cfg = tiny_cfg()
+        cfg.merge_from_list(["INPUT.MIN_SIZE_TRAIN", "(200,)", "INPUT.MAX_SIZE_TRAIN", "400", "INPUT.MASK_FORMAT", fmt])
+        mapper = DatasetMapper(cfg, is_train=True)
+        batches[fmt] = [mapper(d, seed=[7, i]) for i, d in enumerate(dicts)]
+    for p, b in zip(batches["polygon"], batches["bitmask"]):  # the targets at the gt boxes agree
+        gt = p["instances"]
+        big = ((gt.gt_boxes.tensor[:, 2:] - gt.gt_boxes.tensor[:, :2]).min(1).values > 40).nonzero()[:, 0]
+        assert isinstance(gt.gt_masks, PolygonMasks) and len(big) > 0
+        tp = mask_targets(gt.gt_masks, big, gt.gt_boxes.tensor[big], 28)
+        tb = mask_targets(b["instances"].gt_masks, big, gt.gt_boxes.tensor[big], 28)
+        assert (tp ^ tb).float().mean() < 0.05
+    model = calibrated_model(batches["bitmask"])
+    with torch.no_grad():  # confident mask logits, so that the loss depends on the targets
+        model.roi_heads.mask_head.predictor.weight.mul_(100)
+    losses = {}
+    for fmt, batch in batches.items():
+        torch.manual_seed(1)
+        with torch.no_grad():
+            losses[fmt] = {k: v.item() for k, v in model(batch).items()}
+    poly, bits = losses["polygon"], losses["bitmask"]
+    assert {k: v for k, v in poly.items() if k != "loss_mask"} == {k: v for k, v in bits.items() if k != "loss_mask"}
+    assert abs(poly["loss_mask"] - bits["loss_mask"]) < 0.01 * bits["loss_mask"]
+    assert abs(bits["loss_mask"] - math.log(2)) > 0.02  # the logits are informative

@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import orjson
 import pytest
 from pycocotools.coco import COCO
 
@@ -155,9 +156,38 @@ def test_builtin_person_dataset_uses_report_image_root(tmp_path, monkeypatch):
 
 
 def test_committed_tiny_person_files_are_current(tmp_path):
-    """tests/data/coco_dev/*_person were made by the prepare script; they must match what it produces now."""
+    """tests/data/coco_dev/*_person were made by the (whole-file) prepare script; the streaming one writes the
+    same bytes."""
     for name in SETS:
         prepare_person_subset(os.path.join(DEV, name), tmp_path / name, ["train2017"])
-        fresh = json.load(open(tmp_path / name / "annotations" / "person_train2017.json"))
-        committed = json.load(open(os.path.join(DEV, f"{name}_person", "annotations", "person_train2017.json")))
+        fresh = open(tmp_path / name / "annotations" / "person_train2017.json", "rb").read()
+        committed = open(os.path.join(DEV, f"{name}_person", "annotations", "person_train2017.json"), "rb").read()
         assert fresh == committed
+
+
+def test_streaming_output_equals_whole_file_dump(tmp_path):
+    """Person id 7, keys in an unusual order, an extra top-level key: same bytes as dumping the filtered dict."""
+    root = copy_set(os.path.join(DEV, "lizhogn_tiny_coco_train2017"), str(tmp_path / "coco"))
+    ann_file = os.path.join(root, "annotations", "instances_train2017.json")
+    data = json.load(open(ann_file))
+    swap = {1: 7, 7: 1}
+    for c in data["categories"]:
+        c["id"] = swap.get(c["id"], c["id"])
+    for a in data["annotations"]:
+        a["category_id"] = swap.get(a["category_id"], a["category_id"])
+    licenses = data.pop("licenses")
+    data = {"extra": {"a": [1.5, 2e-7, "é"]}, **data, "licenses": licenses}
+    open(ann_file, "w").write(json.dumps(data, indent=1))
+    prepare_person_subset(root, tmp_path / "out", ["train2017"])
+    person = {a["image_id"]: [] for a in data["annotations"] if a["category_id"] == 7}
+    for a in data["annotations"]:
+        if a["category_id"] == 7:
+            person[a["image_id"]].append({**a, "category_id": 1})
+    images = [im for im in data["images"] if not all(a["iscrowd"] for a in person.get(im["id"], [{"iscrowd": 1}]))]
+    expected = {"extra": data["extra"], "type": data["type"], "info": data["info"], "licenses": licenses,
+                "images": images, "annotations": [a for im in images for a in person[im["id"]]],
+                "categories": [{**next(c for c in data["categories"] if c["id"] == 7), "id": 1}]}
+    assert open(tmp_path / "out" / "annotations" / "person_train2017.json", "rb").read() == orjson.dumps(expected)
+    open(ann_file, "w").write(json.dumps(data)[:-100])
+    with pytest.raises(LocalstyleError, match="instances_train2017.json: invalid JSON"):
+        prepare_person_subset(root, tmp_path / "bad", ["train2017"])

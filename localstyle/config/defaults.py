@@ -35,7 +35,7 @@ _C.INPUT.CROP = CN({"ENABLED": False})
 _C.INPUT.CROP.TYPE = "relative_range"
 _C.INPUT.CROP.SIZE = [0.9, 0.9]
 _C.INPUT.FORMAT = "BGR"
-_C.INPUT.MASK_FORMAT = "polygon"
+_C.INPUT.MASK_FORMAT = "polygon"  # "polygon": polygons rasterized per ROI (RLE images: bitmaps); "bitmask": bitmaps
 
 _C.DATASETS = CN()
 _C.DATASETS.TRAIN = ()

@@ -1,4 +1,5 @@
 """Training and test data loaders (detectron2's ``build_detection_{train,test}_loader``)."""
+import gc
 import logging
 
 import torch.utils.data
@@ -8,6 +9,7 @@ from localstyle.data.classes import check_num_classes, class_selection, select_c
 from localstyle.data.dataset_mapper import DatasetMapper
 from localstyle.data.samplers import InferenceSampler, TrainingBatchSampler
 from localstyle.data.sem_seg import SemSegDatasetMapper, is_semantic, run_class_names
+from localstyle.data.serialized_list import SerializedList
 from localstyle.utils.errors import LocalstyleError
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,19 @@ def _identity(batch):
     return batch
 
 
+def _freeze_inherited_objects(worker_id):
+    """In a forked worker, exclude the objects inherited from the main process from garbage collection: a
+    collection writes to every tracked object, so each worker would copy the pages holding them (PSS growth)."""
+    gc.freeze()
+
+
+def serialize_dicts(dicts):
+    """The dataset dicts as a :class:`SerializedList` (workers read it without copying; logged size)."""
+    out = SerializedList(dicts)
+    logger.info("Serialized %d dataset dicts into %.2f MiB", len(out), out.nbytes / 2**20)
+    return out
+
+
 class _MapTrainBatch(torch.utils.data.Dataset):
     """Maps a sampler key ``[(index, aug_seed), ...]`` to the list of mapped dicts."""
 
@@ -97,9 +112,10 @@ def build_detection_train_loader(cfg, start_iter=0, mapper=None):
         mapper = SemSegDatasetMapper(cfg, True, run_class_names(name, cfg.DATASETS.CLASSES), name)
     groups = [int(d["width"] < d["height"]) if cfg.DATALOADER.ASPECT_RATIO_GROUPING else 0 for d in dicts]
     sampler = TrainingBatchSampler(groups, cfg.SOLVER.IMS_PER_BATCH, training_seed(cfg), start_iter)
-    return torch.utils.data.DataLoader(
-        _MapTrainBatch(dicts, mapper or DatasetMapper(cfg, is_train=True)), batch_size=None, sampler=sampler,
-        num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity)
+    dataset = _MapTrainBatch(serialize_dicts(dicts), mapper or DatasetMapper(cfg, is_train=True))
+    return torch.utils.data.DataLoader(dataset, batch_size=None, sampler=sampler, collate_fn=_identity,
+                                       num_workers=cfg.DATALOADER.NUM_WORKERS,
+                                       worker_init_fn=_freeze_inherited_objects)
 
 
 def build_detection_test_loader(cfg, dataset_name, mapper=None):
@@ -107,5 +123,6 @@ def build_detection_test_loader(cfg, dataset_name, mapper=None):
     gets items ``r::w``. ``mapper`` defaults to :class:`DatasetMapper` in test mode."""
     dicts = get_detection_dataset_dicts(dataset_name, False, cfg.DATASETS.CLASSES, model_num_classes(cfg))
     return torch.utils.data.DataLoader(
-        _MapTest(dicts, mapper or DatasetMapper(cfg, is_train=False)), batch_size=1,
-        sampler=InferenceSampler(len(dicts)), num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity)
+        _MapTest(serialize_dicts(dicts), mapper or DatasetMapper(cfg, is_train=False)), batch_size=1,
+        sampler=InferenceSampler(len(dicts)), num_workers=cfg.DATALOADER.NUM_WORKERS, collate_fn=_identity,
+        worker_init_fn=_freeze_inherited_objects)

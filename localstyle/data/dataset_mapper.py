@@ -5,8 +5,8 @@ from pycocotools import mask as mask_utils
 from torchvision import tv_tensors
 
 from localstyle.data.coco import BoxMode
-from localstyle.data.transforms import apply_augmentations, build_augmentation
-from localstyle.structures import Boxes, Instances
+from localstyle.data.transforms import apply_augmentations, build_augmentation, contiguous_chw
+from localstyle.structures import Boxes, Instances, PolygonMasks, polygons_to_mask
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import read_image
 
@@ -14,8 +14,8 @@ from localstyle.utils.image_io import read_image
 def segmentation_to_mask(segmentation, height, width):
     """Polygons (list of flat xy lists), uncompressed or compressed RLE -> H x W uint8 mask."""
     if isinstance(segmentation, list):
-        rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-    elif isinstance(segmentation.get("counts"), list):
+        return polygons_to_mask(segmentation, height, width)
+    if isinstance(segmentation.get("counts"), list):
         rle = mask_utils.frPyObjects(segmentation, height, width)
     else:
         rle = segmentation
@@ -36,6 +36,11 @@ class DatasetMapper:
     ``cfg.INPUT.FORMAT``) and, for training, ``instances`` (gt_boxes, gt_classes, gt_masks; crowd dropped).
 
     ``augmentations`` replaces the config's (e.g. the test resize with training outputs, for validation losses).
+
+    ``gt_masks`` is a :class:`PolygonMasks` when ``cfg.INPUT.MASK_FORMAT`` is "polygon" and every annotation
+    of the image is a polygon (rasterized later, per ROI); otherwise (RLE annotations, or "bitmask") an
+    N x H x W bool tensor.
+
     All augmentation randomness comes from ``numpy.random.default_rng(seed)``, so a (sample, seed) pair
     always maps to the same tensors whatever process or worker runs it.
     """
@@ -43,9 +48,9 @@ class DatasetMapper:
     def __init__(self, cfg, is_train=True, augmentations=None):
         self.is_train = is_train
         self.format = cfg.INPUT.FORMAT
-        # Polygons and RLE are both decoded to bit masks, whichever format the config names.
         if cfg.INPUT.MASK_FORMAT not in ("polygon", "bitmask"):
             raise LocalstyleError(f"INPUT.MASK_FORMAT must be 'polygon' or 'bitmask', got {cfg.INPUT.MASK_FORMAT!r}")
+        self.polygons = cfg.INPUT.MASK_FORMAT == "polygon"
         self.augmentations = build_augmentation(cfg, is_train) if augmentations is None else augmentations
 
     def read(self, dataset_dict):
@@ -63,21 +68,29 @@ class DatasetMapper:
         inputs = (tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1)),)
         if not self.is_train:
             (img,) = apply_augmentations(self.augmentations, inputs, rng)
-            d["image"] = img.as_subclass(torch.Tensor).contiguous()
+            d["image"] = contiguous_chw(img)
             return d
         anns = [a for a in dataset_dict.get("annotations", []) if not a.get("iscrowd", 0)]
         h, w = image.shape[:2]
-        masks = np.stack([segmentation_to_mask(a["segmentation"], h, w) for a in anns]) if anns \
-            else np.zeros((0, h, w), dtype=np.uint8)
         inputs += (tv_tensors.BoundingBoxes(annotations_to_boxes(anns), format="XYXY", canvas_size=(h, w)),
-                   tv_tensors.Mask(torch.from_numpy(masks)))
+                   self._masks(anns, h, w))
         img, boxes, masks = apply_augmentations(self.augmentations, inputs, rng)
         size = tuple(img.shape[-2:])
         boxes = Boxes(boxes.as_subclass(torch.Tensor))
         boxes.clip(size)
         keep = boxes.nonempty(threshold=1e-5)
-        d["image"] = img.as_subclass(torch.Tensor).contiguous()
+        if not isinstance(masks, PolygonMasks):
+            masks = masks.as_subclass(torch.Tensor).bool()
+        d["image"] = contiguous_chw(img)
         d["instances"] = Instances(size, gt_boxes=boxes[keep],
                                    gt_classes=torch.tensor([a["category_id"] for a in anns], dtype=torch.int64)[keep],
-                                   gt_masks=masks.as_subclass(torch.Tensor)[keep].bool())
+                                   gt_masks=masks[keep])
         return d
+
+    def _masks(self, anns, height, width):
+        """PolygonMasks if allowed and every annotation is a polygon, else an N x H x W uint8 tv_tensors.Mask."""
+        if self.polygons and all(isinstance(a["segmentation"], list) for a in anns):
+            return PolygonMasks([a["segmentation"] for a in anns])
+        masks = np.stack([segmentation_to_mask(a["segmentation"], height, width) for a in anns]) if anns \
+            else np.zeros((0, height, width), dtype=np.uint8)
+        return tv_tensors.Mask(torch.from_numpy(masks))

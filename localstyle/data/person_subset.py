@@ -1,16 +1,22 @@
 """Full COCO 2017 -> person-only subset: filtering, image checks, optional linking, and a drop report.
 
-The filter reads and writes JSON with orjson (it parses/dumps train2017's 448 MB file
-several times faster than the standard library) and checks image presence with one directory listing per
-split, so the whole run costs about one JSON load + one (smaller) JSON dump.
+The filter streams the instances JSON (:mod:`localstyle.data.json_stream`, ijson): one pass builds everything
+but the annotations (images, categories, info, ...), a second one streams the annotations and keeps the person
+ones serialized (orjson), so the peak memory stays far below a whole-file load (train2017's 448 MB file takes
+about 4 GB as Python objects). Image presence is checked with one directory listing per split.
 """
+import array
+import dataclasses
 import os
 import re
 import shutil
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
+import numpy as np
 import orjson
 
+from localstyle.data.json_stream import iter_items, read_top_level
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open
 
@@ -53,63 +59,134 @@ def write_json(path, obj):
         f.write(dump_json_bytes(obj))
 
 
-def check_coco_shape(data, source):
-    """One-line :class:`LocalstyleError` unless ``data`` is a COCO instances dict whose images, annotations and
-    categories are lists of objects with the fields the filter reads."""
-    if not isinstance(data, dict):
-        raise LocalstyleError(f"{source}: not a COCO instances file (the top level is a {type(data).__name__}, "
-                              f"not an object with images, annotations and categories)")
-    for section, fields in _FIELDS.items():
-        items = data.get(section, [])
+def check_coco_item(section, index, item, source):
+    """One-line :class:`LocalstyleError` unless ``item`` (element ``index`` of ``section``: images, annotations
+    or categories) is an object with the fields the filter reads."""
+    fields = _FIELDS[section]
+    if not isinstance(item, dict) or any(f not in item for f in fields):
+        what = item.get("id", f"#{index}") if isinstance(item, dict) else f"#{index}"
+        missing = [f for f in fields if not isinstance(item, dict) or f not in item]
+        raise LocalstyleError(f"{source}: {section[:-1]} {what} has no {' / '.join(missing)}")
+
+
+def check_coco_shape(header, source):
+    """One-line :class:`LocalstyleError` unless ``header`` (a COCO file's top-level values as
+    :func:`~localstyle.data.json_stream.read_top_level` gives them, ``annotations`` skipped) has lists of
+    images and categories with the fields the filter reads, and a list of annotations (checked as they stream)."""
+    kind = header.get("annotations", "list")
+    if kind != "list":
+        raise LocalstyleError(f"{source}: 'annotations' must be a list, got {kind}")
+    for section in ("images", "categories"):
+        items = header.get(section, [])
         if not isinstance(items, list):
             raise LocalstyleError(f"{source}: '{section}' must be a list, got {type(items).__name__}")
         for i, item in enumerate(items):
-            if not isinstance(item, dict) or any(f not in item for f in fields):
-                what = item.get("id", f"#{i}") if isinstance(item, dict) else f"#{i}"
-                missing = [f for f in fields if not isinstance(item, dict) or f not in item]
-                raise LocalstyleError(f"{source}: {section[:-1]} {what} has no {' / '.join(missing)}")
+            check_coco_item(section, i, item, source)
 
 
-def select_person(data, source="<memory>", keep_crowd_only=False, image_ok=None):
-    """Filter a parsed COCO instances dict to person annotations (pure; the input is not modified).
+@dataclasses.dataclass
+class PersonSubset:
+    """The person subset of a COCO file, ready to write: ``header`` holds the input's other top-level values
+    (``info``, ``licenses``, ...) in input order; the person annotations are serialized in the binary temporary
+    file ``spool``: those of image ``i`` at ``offsets[a:b]`` (``lengths[a:b]`` bytes) for ``(a, b) = spans[i]``,
+    in input order. (Few long-lived objects: small ones kept among the parser's garbage fragment the heap.)"""
+
+    header: dict
+    images: list
+    spool: object
+    offsets: np.ndarray
+    lengths: np.ndarray
+    crowd: np.ndarray
+    spans: dict
+    category: dict
+
+    def num_annotations(self, image_id=None):
+        """Person annotations of ``image_id``, or of all kept images."""
+        if image_id is not None:
+            return self.spans[image_id][1] - self.spans[image_id][0]
+        return sum(self.num_annotations(im["id"]) for im in self.images)
+
+    def num_crowd(self, image_id=None):
+        """Crowd person annotations of ``image_id``, or of all kept images."""
+        if image_id is not None:
+            return int(self.crowd[slice(*self.spans[image_id])].sum())
+        return sum(self.num_crowd(im["id"]) for im in self.images)
+
+    def drop_images(self, bad):
+        """Remove the images whose id is in ``bad`` (and their annotations)."""
+        self.images = [im for im in self.images if im["id"] not in bad]
+
+    def write(self, path):
+        """Write atomically; the bytes equal a whole-dict dump of ``{**header, images, annotations, categories}``."""
+        with atomic_open(path, "wb") as f:
+            f.write(b"{")
+            for key, value in self.header.items():
+                f.write(dump_json_bytes(key) + b":" + dump_json_bytes(value) + b",")
+            f.write(b'"images":' + dump_json_bytes(self.images) + b',"annotations":[')
+            first = True
+            for im in self.images:
+                a, b = self.spans[im["id"]]
+                for offset, length in zip(self.offsets[a:b].tolist(), self.lengths[a:b].tolist()):
+                    self.spool.seek(offset)
+                    f.write(self.spool.read(length) if first else b"," + self.spool.read(length))
+                    first = False
+            f.write(b'],"categories":' + dump_json_bytes([self.category]) + b"}")
+
+
+def select_person(header, annotations, source="<memory>", keep_crowd_only=False, image_ok=None):
+    """Filter a COCO file, given as its top-level values except ``annotations`` (``header``) and an iterable
+    of annotations (streamed), to person annotations; the inputs are not modified.
 
     ``image_ok(image) -> None | reason`` may veto images (missing/undecodable file). Returns
-    ``(subset_dict, drops)``: the subset keeps ``info``/``licenses``, has the single category person (id 1),
+    ``(subset, drops, num_annotations)``: a :class:`PersonSubset` with the single category person (id 1),
     only images with >= 1 person annotation (crowd-only images unless ``keep_crowd_only``) in input order;
     ``drops`` lists ``{"reason", "file", "image_id", "annotations"}`` records, one per dropped image
-    (``file`` is None for annotations whose image entry is missing).
+    (``file`` is None for annotations whose image entry is missing); ``num_annotations`` counts all input ones.
     """
-    check_coco_shape(data, source)
-    persons = [c for c in data.get("categories", []) if c.get("name") == "person"]
+    check_coco_shape(header, source)
+    persons = [c for c in header.get("categories", []) if c.get("name") == "person"]
     if not persons:
         raise LocalstyleError(f"{source}: no 'person' category")
     pid = persons[0]["id"]
-    images = {img["id"]: img for img in data.get("images", [])}
-    by_image, orphans = {}, {}
-    for ann in data.get("annotations", []):
+    images = header.get("images", [])
+    image_ids = {img["id"] for img in images}
+    spool = tempfile.TemporaryFile()
+    columns = {k: array.array("q") for k in ("image", "offset", "length", "crowd")}
+    orphans, total, offset = {}, 0, 0
+    for ann in annotations:
+        check_coco_item("annotations", total, ann, source)
+        total += 1
         if ann["category_id"] != pid:
             continue
-        img_id = ann["image_id"]
-        (by_image if img_id in images else orphans).setdefault(img_id, []).append(ann)
-    drops = [{"reason": "image entry missing", "file": None, "image_id": img_id, "annotations": len(anns)}
-             for img_id, anns in orphans.items()]
-    kept_images, kept_anns = [], []
-    for img in data.get("images", []):
-        anns = by_image.get(img["id"])
-        if not anns:
+        if ann["image_id"] not in image_ids:
+            orphans[ann["image_id"]] = orphans.get(ann["image_id"], 0) + 1
             continue
+        data = dump_json_bytes(ann if pid == 1 else {**ann, "category_id": 1})
+        spool.write(data)
+        for key, value in zip(columns, (ann["image_id"], offset, len(data), bool(ann.get("iscrowd", 0)))):
+            columns[key].append(value)
+        offset += len(data)
+    image_of, offsets, lengths, crowd = (np.frombuffer(c, dtype=np.int64) for c in columns.values())
+    order = np.argsort(image_of, kind="stable")
+    image_of, bounds = np.unique(image_of[order], return_index=True)
+    spans = dict(zip(image_of.tolist(), zip(bounds.tolist(), bounds[1:].tolist() + [len(order)])))
+    drops = [{"reason": "image entry missing", "file": None, "image_id": img_id, "annotations": n}
+             for img_id, n in orphans.items()]
+    header = {k: v for k, v in header.items() if k not in ("images", "annotations", "categories")}
+    subset = PersonSubset(header, [], spool, offsets[order], lengths[order], crowd[order], spans,
+                          {**persons[0], "id": 1})
+    for img in images:
+        if img["id"] not in spans:
+            continue
+        n = subset.num_annotations(img["id"])
         reason = image_ok(img) if image_ok is not None else None
-        if reason is None and not keep_crowd_only and all(a.get("iscrowd", 0) for a in anns):
+        if reason is None and not keep_crowd_only and subset.num_crowd(img["id"]) == n:
             reason = "crowd only"
         if reason is not None:
-            drops.append({"reason": reason, "file": img["file_name"], "image_id": img["id"],
-                          "annotations": len(anns)})
-            continue
-        kept_images.append(img)
-        kept_anns.extend(anns if pid == 1 else [{**a, "category_id": 1} for a in anns])
-    out = {k: v for k, v in data.items() if k not in ("images", "annotations", "categories")}
-    out.update(images=kept_images, annotations=kept_anns, categories=[{**persons[0], "id": 1}])
-    return out, drops
+            drops.append({"reason": reason, "file": img["file_name"], "image_id": img["id"], "annotations": n})
+        else:
+            subset.images.append(img)
+    return subset, drops, total
 
 
 def check_image_file(path, width=None, height=None):
@@ -227,7 +304,7 @@ def prepare_split(coco_root, output, split, check_images=False, link_images="non
     if not os.path.isfile(src_json):
         raise LocalstyleError(f"{src_json}: not found (expected COCO 2017 layout ROOT/annotations/"
                               f"instances_{split}.json; see datasets/README.md)")
-    data = read_json(src_json)
+    header = read_top_level(src_json, skip="annotations")
     present = _listing(image_dir)
 
     def file_present(img):
@@ -236,26 +313,23 @@ def prepare_split(coco_root, output, split, check_images=False, link_images="non
             os.path.isfile(os.path.join(image_dir, name))
         return None if found else "image file missing"
 
-    subset, drops = select_person(data, src_json, keep_crowd_only, file_present)
-    totals = {"images_total": len(data.get("images", [])), "annotations_total": len(data.get("annotations", []))}
-    del data
+    subset, drops, num_annotations = select_person(header, iter_items(src_json, "annotations"), src_json,
+                                                   keep_crowd_only, file_present)
+    totals = {"images_total": len(header.get("images", [])), "annotations_total": num_annotations}
+    del header
     if check_images:
-        bad = _check_images(image_dir, subset["images"], workers, split)
+        bad = _check_images(image_dir, subset.images, workers, split)
         if bad:
-            counts = {}
-            for a in subset["annotations"]:
-                if a["image_id"] in bad:
-                    counts[a["image_id"]] = counts.get(a["image_id"], 0) + 1
             drops += [{"reason": bad[im["id"]], "file": im["file_name"], "image_id": im["id"],
-                       "annotations": counts[im["id"]]} for im in subset["images"] if im["id"] in bad]
-            subset["images"] = [im for im in subset["images"] if im["id"] not in bad]
-            subset["annotations"] = [a for a in subset["annotations"] if a["image_id"] not in bad]
+                       "annotations": subset.num_annotations(im["id"])} for im in subset.images if im["id"] in bad]
+            subset.drop_images(bad)
     out_json = os.path.join(output, "annotations", f"person_{split}.json")
-    write_json(out_json, subset)
+    subset.write(out_json)
+    subset.spool.close()
     out_images = image_dir
     if link_images != "none":
         out_images = os.path.join(output, split)
-        _link_all(subset["images"], image_dir, out_images, link_images, src_json)
+        _link_all(subset.images, image_dir, out_images, link_images, src_json)
     for d in drops:
         if d["file"] is not None:
             d["file"] = os.path.join(image_dir, d["file"])
@@ -269,9 +343,9 @@ def prepare_split(coco_root, output, split, check_images=False, link_images="non
         "image_root": out_images,
         "link_images": link_images,
         **totals,
-        "kept_images": len(subset["images"]),
-        "kept_annotations": len(subset["annotations"]),
-        "crowd_annotations": sum(1 for a in subset["annotations"] if a.get("iscrowd", 0)),
+        "kept_images": len(subset.images),
+        "kept_annotations": subset.num_annotations(),
+        "crowd_annotations": subset.num_crowd(),
         "dropped_images": dropped_images,
         "dropped_annotations": dropped_anns,
         "drops": drops,

@@ -1,6 +1,11 @@
 """Image transforms shared by training (torchvision.transforms.v2) and inference (detectron2-exact resize)."""
+import cv2
+import numpy as np
+import torch
+from torchvision import tv_tensors
 from torchvision.transforms.v2 import functional as F
 
+from localstyle.structures import PolygonMasks
 from localstyle.utils.errors import LocalstyleError
 
 
@@ -42,20 +47,33 @@ class ResizeShortestEdge:
         else:
             short = self.lengths[int(rng.integers(len(self.lengths)))]
         size = list(get_output_shape(h, w, short, self.max_size))
-        return tuple(F.resize(x, size, antialias=True) for x in inputs)
+        return tuple(x.scale(size[1] / w, size[0] / h) if isinstance(x, PolygonMasks)
+                     else F.resize(x, size, antialias=True) for x in inputs)
 
 
 class RandomFlip:
-    """Flip image, boxes and masks horizontally or vertically with probability ``prob``."""
+    """Flip image, boxes and masks (bitmaps or :class:`PolygonMasks`) horizontally or vertically with
+    probability ``prob``."""
 
     def __init__(self, direction="horizontal", prob=0.5):
-        self.flip = {"horizontal": F.horizontal_flip, "vertical": F.vertical_flip}[direction]
+        self.horizontal = direction == "horizontal"
+        self.flip = F.horizontal_flip if self.horizontal else F.vertical_flip
         self.prob = prob
 
     def __call__(self, inputs, rng):
         if rng.uniform() < self.prob:
-            return tuple(self.flip(x) for x in inputs)
+            return tuple(self._flip(x, inputs[0].shape[-1 if self.horizontal else -2]) for x in inputs)
         return inputs
+
+    def _flip(self, x, axis_length):
+        if isinstance(x, PolygonMasks):
+            return x.flip(axis_length, self.horizontal)
+        if isinstance(x, tv_tensors.Image) and x.dtype == torch.uint8 and x.ndim == 3:
+            hwc = x.as_subclass(torch.Tensor).permute(1, 2, 0)
+            if hwc.is_contiguous():  # the resized image is channels-last: cv2 flips it exactly, ~30x faster
+                flipped = cv2.flip(hwc.numpy(), 1 if self.horizontal else 0)
+                return tv_tensors.Image(torch.from_numpy(flipped).permute(2, 0, 1))
+        return self.flip(x)
 
 
 def build_augmentation(cfg, is_train):
@@ -72,8 +90,18 @@ def build_augmentation(cfg, is_train):
     return augs
 
 
+def contiguous_chw(image):
+    """The C x H x W image as a contiguous tensor; channels-last uint8 images are de-interleaved with cv2
+    (exactly what ``.contiguous()`` gives, ~20x faster)."""
+    image = image.as_subclass(torch.Tensor)
+    hwc = image.permute(1, 2, 0)
+    if image.is_contiguous() or image.dtype != torch.uint8 or not hwc.is_contiguous() or image.shape[0] > 4:
+        return image.contiguous()
+    return torch.from_numpy(np.stack(cv2.split(hwc.numpy())))
+
+
 def apply_augmentations(augs, inputs, rng):
-    """Apply ``augs`` in order to a tuple of tv_tensors (Image, BoundingBoxes, Mask) consistently."""
+    """Apply ``augs`` in order to a tuple of tv_tensors (Image, BoundingBoxes, Mask or PolygonMasks) consistently."""
     for aug in augs:
         inputs = aug(inputs, rng)
     return inputs

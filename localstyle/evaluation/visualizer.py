@@ -6,6 +6,7 @@ import numpy as np
 
 from localstyle.compose.strip import captioned_row, segmentation_overlay
 from localstyle.data.dataset_mapper import annotations_to_boxes, segmentation_to_mask
+from localstyle.structures import PolygonMasks
 
 
 @dataclasses.dataclass
@@ -59,9 +60,10 @@ def from_instances(instances):
     ``pred_boxes``/``pred_classes``/``scores``/``pred_masks``."""
     prefix = "gt" if instances.has("gt_boxes") else "pred"
     boxes = getattr(instances, f"{prefix}_boxes").tensor.detach().cpu().numpy()
-    masks_name = f"{prefix}_masks"
-    masks = list(getattr(instances, masks_name).detach().cpu().numpy().astype(bool)) if instances.has(masks_name) \
-        else None
+    masks = instances.get(f"{prefix}_masks") if instances.has(f"{prefix}_masks") else None
+    if isinstance(masks, PolygonMasks):
+        masks = masks.rasterize(*instances.image_size)
+    masks = list(masks.detach().cpu().numpy().astype(bool)) if masks is not None else None
     scores = instances.scores.detach().cpu().tolist() if instances.has("scores") else None
     return VisInstances(boxes, getattr(instances, f"{prefix}_classes").detach().cpu().tolist(), scores, masks)
 

@@ -13,19 +13,22 @@ from localstyle.modeling.layers import smooth_l1_loss
 from localstyle.modeling.layers import Conv2d, c2_msra_fill, c2_xavier_fill, get_norm
 from localstyle.modeling.matcher import Matcher, pairwise_iou, subsample_labels
 from localstyle.modeling.poolers import ROIPooler
-from localstyle.structures import Boxes, Instances
+from localstyle.structures import Boxes, Instances, PolygonMasks
 from localstyle.utils.errors import LocalstyleError
 
 
 def mask_targets(gt_masks, gt_idx, boxes, side):
-    """``side`` x ``side`` bool targets: gt mask ``gt_idx[i]`` cropped to ``boxes[i]`` (ROIAlignV2, then >= 0.5).
+    """``side`` x ``side`` bool targets: gt mask ``gt_idx[i]`` cropped to ``boxes[i]``.
 
-    Same as detectron2's ``BitMasks.crop_and_resize``; each ROI reads its gt mask through roi_align's batch index.
+    Bitmaps: detectron2's ``BitMasks.crop_and_resize`` (ROIAlignV2, then >= 0.5; each ROI reads its gt mask
+    through roi_align's batch index). :class:`PolygonMasks`: the polygons cut to the box and rasterized there.
     """
-    if not isinstance(gt_masks, torch.Tensor):
-        gt_masks = gt_masks.tensor
     if len(boxes) == 0:
         return torch.zeros((0, side, side), dtype=torch.bool, device=boxes.device)
+    if isinstance(gt_masks, PolygonMasks):
+        return gt_masks.crop_and_resize(boxes, gt_idx, side).to(boxes.device)
+    if not isinstance(gt_masks, torch.Tensor):
+        gt_masks = gt_masks.tensor
     rois = torch.cat([gt_idx[:, None].to(boxes.dtype), boxes], dim=1)
     masks = gt_masks.to(device=boxes.device, dtype=torch.float32)[:, None]
     return roi_align(masks, rois, (side, side), 1.0, 0, aligned=True).squeeze(1) >= 0.5
@@ -188,7 +191,7 @@ class StandardROIHeads(nn.Module):
         return {"loss_cls": loss_cls, "loss_box_reg": loss_box_reg * self.box_reg_loss_weight}
 
     def mask_loss(self, features, samples, targets):
-        """BCE on the gt class channel against 28x28 targets (roi_align of the gt bitmasks, >= 0.5)."""
+        """BCE on the gt class channel against 28x28 targets (:func:`mask_targets` of the gt masks)."""
         fg_boxes, fg_classes, fg_targets = [], [], []
         for s, tgt in zip(samples, targets):
             fg = torch.nonzero((s["gt_classes"] != -1) & (s["gt_classes"] != self.num_classes), as_tuple=True)[0]

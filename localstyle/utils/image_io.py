@@ -31,10 +31,10 @@ def read_image(path, format="RGB"):
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise LocalstyleError(f"{path}: cannot decode image ({e})") from None
     if format == "BGR":
-        image = image[:, :, ::-1]
+        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)  # the channel swap, faster than a reversed-view copy
     elif format != "RGB":
         raise LocalstyleError(f"{path}: unsupported image format {format!r} (use RGB or BGR)")
-    return np.ascontiguousarray(image)
+    return image
 
 
 def _to_rgb(im):
@@ -44,7 +44,7 @@ def _to_rgb(im):
     elif im.mode == "F":
         gray = np.asarray(im, dtype=np.float64) * 255.0
     else:
-        return np.array(im.convert("RGB"))
+        return np.array(im if im.mode == "RGB" else im.convert("RGB"))
     gray = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
     return np.repeat(gray[:, :, None], 3, axis=2)
 
