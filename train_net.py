@@ -21,13 +21,14 @@ def main(args):
     cfg = setup(args)
     if args.eval_only:
         from localstyle.data import register_datasets_from_cfg
+        from localstyle.export.runtimes import build_runtime
         from localstyle.modeling import build_model
 
         register_datasets_from_cfg(cfg)
         model = build_model(cfg)
         Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume,
                                                            trusted=cfg.MODEL.WEIGHTS_TRUSTED)
-        results = Trainer.test(cfg, model)
+        results = Trainer.test(cfg, build_runtime(cfg, model.eval()))  # MODEL.RUNTIME runs the evaluation
     else:
         trainer = Trainer(cfg)
         trainer.resume_or_load(resume=args.resume)

@@ -53,3 +53,25 @@ def person_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("person_run")
     run_train_net(*person_run_opts(), "OUTPUT_DIR", str(out))
     return out
+
+
+def thin_exports(tmp_path_factory):
+    """detectron2's thin R50-FPN fixture (score threshold 0.05) exported once per session: ``{runtime: path}``."""
+    from engine_helpers import thin_r50_cfg
+    from localstyle.export.exporter import build_inference_model, export_predictor
+
+    cfg = thin_r50_cfg()
+    model, _ = build_inference_model(cfg)
+    out = tmp_path_factory.mktemp("exported")
+    return {"onnxruntime": export_predictor(model, cfg, "onnx", str(out)),
+            "torchscript": export_predictor(model, cfg, "torchscript", str(out))}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Predictors exported on the fly (MODEL.EXPORTED empty) go to a per-session cache, not the user's."""
+    mp = pytest.MonkeyPatch()
+    if "LOCALSTYLE_CACHE" not in os.environ:
+        mp.setenv("LOCALSTYLE_CACHE", str(tmp_path_factory.mktemp("localstyle_cache")))
+    yield
+    mp.undo()

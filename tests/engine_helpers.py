@@ -53,3 +53,18 @@ def load_script(*parts):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+D2_FIXTURES = os.path.join(REPO, "tests", "fixtures", "detectron2")
+
+
+def thin_r50_cfg(weights="thin_r50_fpn.pth", thresh=0.05, *opts):
+    """Config of detectron2's thin R50-FPN fixture (tests/fixtures/detectron2) with ``weights`` and a score threshold."""
+    from localstyle.config import get_cfg
+
+    cfg = get_cfg()
+    cfg.merge_from_file(os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"))
+    cfg.MODEL.WEIGHTS = os.path.join(D2_FIXTURES, weights)
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = thresh
+    cfg.merge_from_list(list(opts))
+    return cfg

@@ -1,7 +1,8 @@
 """detectron2 parity: our DefaultPredictor on detectron2's thin R50-FPN checkpoint reproduces detectron2's outputs.
 
-Reference values come from a real detectron2 run (tests/fixtures/detectron2/README.md): counts, classes, boxes
-(<= 1 px), scores (<= 0.01) and mask IoU (>= 0.95) per instance, at SCORE_THRESH_TEST 0.05 and 0.3.
+Reference values come from a real detectron2 run (tests/fixtures/detectron2/README.md): counts, classes, boxes,
+scores and mask IoU per instance, at SCORE_THRESH_TEST 0.05 and 0.3, within the tolerances the README promises for
+each runtime (MODEL.RUNTIME).
 """
 import hashlib
 import json
@@ -13,11 +14,16 @@ import pytest
 import torch
 from pycocotools import mask as mask_util
 
-from localstyle.config import get_cfg
+from engine_helpers import D2_FIXTURES as FIXTURES
+from engine_helpers import thin_r50_cfg
 from localstyle.engine.predictor import DefaultPredictor
 from localstyle.modeling.postprocessing import detector_postprocess
 
-FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures", "detectron2")
+# Max box error (px), max score error, min mask IoU against detectron2, for every runtime (README, "detectron2
+# model-zoo checkpoints"): float reordering noise (FrozenBN folded into the convs, other kernels), as detectron2's
+# own outputs move between 2 and 1 threads (tests/fixtures/detectron2/README.md).
+TOLERANCES = (2e-4, 2e-5, 0.9999)
+RUNTIMES = ["eager", "onnxruntime", "torchscript"]
 with open(os.path.join(FIXTURES, "reference_outputs.json")) as f:
     REF = json.load(f)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -25,11 +31,7 @@ IMAGES = sorted({r["image_file"] for r in REF["runs"]})
 
 
 def _cfg(weights, thresh=0.05):
-    cfg = get_cfg()
-    cfg.merge_from_file(os.path.join(FIXTURES, "thin_r50_fpn.yaml"))
-    cfg.MODEL.WEIGHTS = os.path.join(FIXTURES, weights)
-    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = thresh
-    return cfg
+    return thin_r50_cfg(weights, thresh, "MODEL.RUNTIME", "eager")
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +87,8 @@ def compare(inst, run):
         pm = inst.pred_masks[i].numpy()
         assert pm.shape == gt.shape == (run["height"], run["width"])
         ious.append((gt & pm).sum() / max((gt | pm).sum(), 1))
-    assert box_err <= 1.0 and score_err <= 0.01 and min(ious) >= 0.95, (box_err, score_err, min(ious))
+    max_box, max_score, min_iou = TOLERANCES
+    assert box_err <= max_box and score_err <= max_score and min(ious) >= min_iou, (box_err, score_err, min(ious))
     return box_err, score_err, min(ious)
 
 
@@ -172,3 +175,18 @@ def test_rgb_input_format():
     conv1.data.copy_(conv1.data.flip(1))
     run = next(r for r in REF["runs"] if r["image_file"] == "synthetic_val_0001.png" and r["score_thresh_test"] == 0.05)
     compare(pred(_read(run["image_file"]))["instances"], run)
+
+
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_runtime_matches_detectron2(runtime, thin_exports):
+    """End to end through DefaultPredictor with each MODEL.RUNTIME (the exported ones from tools' exporter, made at
+    threshold 0.05): every reference run, the 0.3 runs as the 0.05 outputs with scores > 0.3 (as detectron2 filters)."""
+    opts = ["MODEL.RUNTIME", runtime, "MODEL.EXPORTED", thin_exports.get(runtime, "")]
+    pred = DefaultPredictor(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *opts))
+    worst = []
+    for name in IMAGES:
+        out = pred(_read(name))["instances"]
+        for run in [r for r in REF["runs"] if r["image_file"] == name]:
+            worst.append(compare(out[out.scores > run["score_thresh_test"]], run))
+    print(runtime, "max box err %.2e, max score err %.2e, min mask IoU %.6f" % (
+        max(w[0] for w in worst), max(w[1] for w in worst), min(w[2] for w in worst)))

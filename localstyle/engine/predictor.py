@@ -9,22 +9,22 @@ from localstyle.utils.errors import LocalstyleError
 
 
 class DefaultPredictor:
-    """Build ``cfg``'s model, load ``cfg.MODEL.WEIGHTS`` and predict on BGR uint8 H x W x 3 arrays.
+    """Build ``cfg``'s predictor runtime (``MODEL.RUNTIME``) and predict on BGR uint8 H x W x 3 arrays.
 
     ``pred(image)`` -> ``{"instances": Instances}`` (``{"sem_seg": C x H x W probabilities}`` for semantic
     models; CPU tensors, original image size); ``image`` may also be a path. ``pred.predict_batch(images)`` runs
-    several images as one padded batch. ``pred.load_report`` holds the weight-loading report (skipped / missing /
-    unexpected keys).
+    several images as one batch. ``pred.model`` is the eager model (None for an exported runtime);
+    ``pred.load_report`` holds the weight-loading report (skipped / missing / unexpected keys; None when an
+    exported model was loaded as is).
     """
 
     def __init__(self, cfg):
-        from localstyle.modeling import build_model
-        from localstyle.modeling.weight_loading import load_model_weights
+        from localstyle.export.runtimes import build_runtime
 
         self.cfg = cfg.clone()
-        self.model = build_model(self.cfg)
-        self.model.eval()
-        self.load_report = load_model_weights(self.model, self.cfg)
+        self.runtime = build_runtime(self.cfg)
+        self.model = self.runtime.model
+        self.load_report = self.runtime.load_report
         self.min_size, self.max_size = cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST
         self.input_format = cfg.INPUT.FORMAT
 
@@ -50,12 +50,10 @@ class DefaultPredictor:
         return {"image": tensor, "height": height, "width": width}
 
     def predict_batch(self, images):
-        """Predict a list of BGR arrays (or paths) in one padded batch; returns the model's outputs on the CPU."""
+        """Predict a list of BGR arrays (or paths) in one batch; returns the model's outputs on the CPU."""
         if not images:
             return []
-        inputs = [self._prepare(im) for im in images]
-        with torch.no_grad():
-            outputs = self.model(inputs)
+        outputs = self.runtime([self._prepare(im) for im in images])
         return [{k: v.to("cpu") for k, v in o.items()} for o in outputs]
 
     def __call__(self, image):

@@ -181,7 +181,7 @@ class COCOEvaluator:
 
 
 def inference_on_dataset(model, data_loader, evaluator, log_period_s=5.0):
-    """Run ``model`` (eval mode, no grad) over ``data_loader``, feed ``evaluator`` and return its results with
+    """Run ``model`` (a module in eval mode without grad, or a predictor runtime) over ``data_loader``, feed ``evaluator`` and return its results with
     ``results["timing"]``: ``inference_ms_per_image`` (model forward only, after 5 warm-up images, averaged over
     processes) and ``num_images``."""
     num_devices = comm.get_world_size()
@@ -190,8 +190,9 @@ def inference_on_dataset(model, data_loader, evaluator, log_period_s=5.0):
     evaluator.reset()
     compute_time, timed_images, last_log = 0.0, 0, time.perf_counter()
     start = time.perf_counter()
-    was_training = model.training
-    model.eval()
+    was_training = getattr(model, "training", False)  # a module, or a runtime from localstyle.export.runtimes
+    if isinstance(model, torch.nn.Module):
+        model.eval()
     with torch.no_grad():
         for idx, inputs in enumerate(data_loader):
             t0 = time.perf_counter()
@@ -207,7 +208,8 @@ def inference_on_dataset(model, data_loader, evaluator, log_period_s=5.0):
                 eta = (now - start) / (idx + 1) * (total - idx - 1)
                 logger.info(f"Inference done {idx + 1}/{total}. ETA={datetime.timedelta(seconds=int(eta))}")
                 last_log = now
-    model.train(was_training)
+    if isinstance(model, torch.nn.Module):
+        model.train(was_training)
     timings = comm.all_gather((compute_time, timed_images, total))
     ms = [t / n * 1000 for t, n, _ in timings if n > 0]
     results = evaluator.evaluate()

@@ -1,0 +1,60 @@
+"""Exported predictors made on the fly (``MODEL.EXPORTED`` empty), cached by weights hash + config."""
+import copy
+import hashlib
+import logging
+import os
+
+from localstyle.utils.errors import LocalstyleError
+
+logger = logging.getLogger(__name__)
+
+
+def _file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def export_key(cfg, fmt, model=None):
+    """Cache key: sha256 of the weights (the MODEL.WEIGHTS file, else ``model``'s tensors), the config and format."""
+    from localstyle.export.exporter import model_digest
+
+    if model is not None:
+        weights = model_digest(model, cfg)
+    elif os.path.isfile(cfg.MODEL.WEIGHTS):
+        weights = _file_sha256(cfg.MODEL.WEIGHTS)
+    else:
+        return None
+    return hashlib.sha256(f"{weights}\n{fmt}\n{cfg.dump()}".encode()).hexdigest()[:24]
+
+
+def cached_export(cfg, fmt, model=None):
+    """Path of ``cfg``'s predictor exported as ``fmt``, exporting it into the cache first if needed.
+
+    ``model``: an eval model to export instead of building one from MODEL.WEIGHTS (it is copied, not changed).
+    Returns ``(path, load_report)`` (the report is None when nothing was loaded).
+    """
+    from localstyle.export.exporter import EXPORT_FILES, build_inference_model, export_predictor
+    from localstyle.modeling.weight_loading import cache_dir
+
+    report = None
+    if model is not None:
+        model = copy.deepcopy(model).cpu().eval()
+    key = export_key(cfg, fmt, model)
+    if key is None:  # weights from a URL, a torchvision name or random init: hash the loaded tensors
+        model, report = build_inference_model(cfg)
+        key = export_key(cfg, fmt, model)
+    folder = os.path.join(cache_dir(), "exported", key)
+    path = os.path.join(folder, EXPORT_FILES[fmt])
+    if os.path.isfile(path):
+        return path, report
+    if model is None:
+        model, report = build_inference_model(cfg)
+    logger.info(f"Exporting the predictor as {fmt} into {folder} (once per weights and config)")
+    try:
+        export_predictor(model, cfg, fmt, folder)
+    except OSError as e:
+        raise LocalstyleError(f"{folder}: cannot write the exported predictor ({e})") from e
+    return path, report

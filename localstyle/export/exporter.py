@@ -1,0 +1,86 @@
+"""Export the whole predictor (``TracingPredictor``) to ONNX or TorchScript, and load weights for it."""
+import hashlib
+import os
+import shutil
+import tempfile
+import warnings
+
+import torch
+
+from localstyle.export.fold import fold_frozen_batchnorm
+from localstyle.export.tracing import TracingPredictor
+from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import atomic_open
+
+# format -> file name inside the export folder
+EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.ts"}
+INPUT_NAMES = ["image", "size"]
+OUTPUT_NAMES = ["boxes", "scores", "classes", "masks"]
+ONNX_OPSET = 17
+
+
+def build_inference_model(cfg, fold=True):
+    """``cfg``'s model with ``MODEL.WEIGHTS`` loaded, in eval mode, FrozenBN folded into the convs when ``fold``.
+
+    Returns ``(model, load_report)``.
+    """
+    from localstyle.modeling import build_model
+    from localstyle.modeling.weight_loading import load_model_weights
+
+    if not cfg.MODEL.MASK_ON or cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN":
+        raise LocalstyleError("exporting needs a GeneralizedRCNN with MODEL.MASK_ON True")
+    model = build_model(cfg)
+    model.eval()
+    report = load_model_weights(model, cfg)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    if fold:
+        fold_frozen_batchnorm(model)
+    return model, report
+
+
+def model_digest(model, cfg):
+    """sha256 (hex) of the model's tensors and of the config: the key of an exported model."""
+    h = hashlib.sha256(cfg.dump().encode())
+    h.update(f"torch {torch.__version__} opset {ONNX_OPSET}".encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def sample_inputs(cfg):
+    """A trace input: a deterministic 3 x MIN_SIZE_TEST x (4/3 of it) image and its size (any content will do)."""
+    h = cfg.INPUT.MIN_SIZE_TEST
+    w = min(h * 4 // 3, cfg.INPUT.MAX_SIZE_TEST) if cfg.INPUT.MAX_SIZE_TEST > 0 else h * 4 // 3
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (3, h, w), generator=g).float(), torch.tensor([h, w], dtype=torch.int64)
+
+
+def export_predictor(model, cfg, fmt, output_dir):
+    """Trace ``model`` (eval, CPU) with its pre- and postprocessing and write ``output_dir/EXPORT_FILES[fmt]``
+    (atomically) plus ``config.yaml``. Returns the model file's path."""
+    if fmt not in EXPORT_FILES:
+        raise LocalstyleError(f"--format {fmt!r}: use one of {sorted(EXPORT_FILES)}")
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, EXPORT_FILES[fmt])
+    wrapper = TracingPredictor(model.cpu().eval()).eval()
+    inputs = sample_inputs(cfg)
+    tmp = tempfile.mkdtemp(dir=output_dir, prefix=".export-")
+    try:
+        tmp_path = os.path.join(tmp, EXPORT_FILES[fmt])
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent values are expected here
+            if fmt == "torchscript":
+                torch.jit.save(torch.jit.trace(wrapper, inputs, check_trace=False), tmp_path)
+            else:
+                torch.onnx.export(wrapper, inputs, tmp_path, dynamo=False, opset_version=ONNX_OPSET,
+                                  input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, external_data=False,
+                                  dynamic_axes={"image": [1, 2], "boxes": [0], "scores": [0], "classes": [0],
+                                                "masks": [0, 1, 2]})
+        os.replace(tmp_path, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_open(os.path.join(output_dir, "config.yaml")) as f:
+        f.write(cfg.dump())
+    return path

@@ -1,0 +1,166 @@
+"""Predictor runtimes (``MODEL.RUNTIME``): the eager model, or the exported predictor under onnxruntime/TorchScript.
+
+Every runtime is called like ``GeneralizedRCNN`` in eval mode: ``runtime(batched_inputs)`` ->
+``[{"instances": Instances}]``, with each input's ``image`` (3 x H x W, resized) and ``height``/``width``.
+Add one with ``@RUNTIME_REGISTRY.register()`` on a :class:`Runtime` subclass that sets ``name``.
+"""
+import contextlib
+import logging
+import os
+
+import torch
+from fvcore.common.registry import Registry
+
+from localstyle.structures import Boxes, Instances
+from localstyle.utils.device import resolve_device
+from localstyle.utils.errors import LocalstyleError
+
+logger = logging.getLogger(__name__)
+
+RUNTIME_REGISTRY = Registry("RUNTIME")
+RUNTIME_REGISTRY.__doc__ = "Predictor runtimes, picked by their ``name`` with MODEL.RUNTIME."
+
+# MODEL.PRECISION -> autocast dtype (reduced precision is opt-in and eager only)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Runtime:
+    """Base class: ``model`` is the eager model when the runtime holds one (else None)."""
+
+    name = ""
+    model = None
+    load_report = None
+
+    def __call__(self, batched_inputs):
+        raise NotImplementedError
+
+
+@RUNTIME_REGISTRY.register()
+class EagerRuntime(Runtime):
+    """The PyTorch model itself, without autograd state, optionally under autocast (``MODEL.PRECISION``)."""
+
+    name = "eager"
+
+    def __init__(self, cfg, model):
+        self.model = model
+        self.dtype = PRECISIONS[cfg.MODEL.PRECISION]
+        self.device_type = model.device.type
+
+    def __call__(self, batched_inputs):
+        """Images with the same padded size run as one batch (padding a smaller image to a larger one's size would
+        change its outputs near the border); the outputs come back in input order."""
+        d = self.model.backbone.size_divisibility
+        groups = {}
+        for i, x in enumerate(batched_inputs):
+            groups.setdefault(tuple(-(-s // d) * d for s in x["image"].shape[-2:]), []).append(i)
+        outputs = [None] * len(batched_inputs)
+        autocast = torch.autocast(self.device_type, self.dtype) if self.dtype else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            for idx in groups.values():
+                for i, out in zip(idx, self.model([batched_inputs[i] for i in idx])):
+                    outputs[i] = out
+        if self.dtype:
+            for o in outputs:
+                inst = o["instances"]
+                inst.scores = inst.scores.float()
+                inst.pred_boxes = Boxes(inst.pred_boxes.tensor.float())
+        return outputs
+
+
+class ExportedRuntime(Runtime):
+    """Runs an exported ``TracingPredictor`` image by image: ``run(image, size)`` -> boxes, scores, classes, masks."""
+
+    def __call__(self, batched_inputs):
+        outputs = []
+        for x in batched_inputs:
+            image = x["image"].to("cpu", torch.float32)
+            h, w = int(x.get("height", image.shape[-2])), int(x.get("width", image.shape[-1]))
+            boxes, scores, classes, masks = self.run(image, torch.tensor([h, w], dtype=torch.int64))
+            outputs.append({"instances": Instances((h, w), pred_boxes=Boxes(boxes), scores=scores,
+                                                   pred_classes=classes, pred_masks=masks)})
+        return outputs
+
+    def run(self, image, size):
+        raise NotImplementedError
+
+
+@RUNTIME_REGISTRY.register()
+class OnnxRuntime(ExportedRuntime):
+    """``model.onnx`` under onnxruntime's CPU provider with as many threads as torch uses."""
+
+    name = "onnxruntime"
+    format = "onnx"
+
+    def __init__(self, path):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise LocalstyleError(f"{path}: not a loadable ONNX predictor ({str(e).splitlines()[0]})") from e
+
+    def run(self, image, size):
+        outs = self.session.run(None, {"image": image.numpy(), "size": size.numpy()})
+        return [torch.from_numpy(o) for o in outs]
+
+
+@RUNTIME_REGISTRY.register()
+class TorchScriptRuntime(ExportedRuntime):
+    """``model.ts`` (a traced ``TracingPredictor``) loaded with ``torch.jit.load``."""
+
+    name = "torchscript"
+    format = "torchscript"
+
+    def __init__(self, path):
+        try:
+            self.module = torch.jit.load(path, map_location="cpu").eval()
+        except RuntimeError as e:
+            raise LocalstyleError(f"{path}: not a loadable TorchScript predictor ({str(e).splitlines()[0]})") from e
+
+    def run(self, image, size):
+        with torch.inference_mode():
+            return self.module(image, size)
+
+
+def runtime_class(name):
+    """The Runtime subclass whose ``name`` is ``name`` (MODEL.RUNTIME)."""
+    classes = {cls.name: cls for _, cls in RUNTIME_REGISTRY}
+    if name not in classes:
+        raise LocalstyleError(f"MODEL.RUNTIME: unknown runtime {name!r} (use one of {sorted(classes)})")
+    return classes[name]
+
+
+def build_runtime(cfg, model=None):
+    """The ``cfg.MODEL.RUNTIME`` runtime for ``cfg`` (weights from MODEL.WEIGHTS, or MODEL.EXPORTED for exported
+    runtimes; empty: exported on the fly into the cache). ``model``: an already built eval model to use."""
+    from localstyle.export.cache import cached_export
+    from localstyle.export.exporter import build_inference_model
+
+    cls = runtime_class(cfg.MODEL.RUNTIME)
+    if cfg.MODEL.PRECISION not in PRECISIONS:
+        raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION!r}: use one of {sorted(PRECISIONS)}")
+    if cls is not EagerRuntime and resolve_device(cfg) != "cpu":
+        logger.warning("MODEL.RUNTIME %s runs on the CPU; on %s the eager model runs", cls.name, cfg.MODEL.DEVICE)
+        cls = EagerRuntime
+    if cls is EagerRuntime:
+        report = None
+        if model is None:
+            model, report = build_inference_model(cfg)
+        runtime = EagerRuntime(cfg, model)
+        runtime.load_report = report
+        return runtime
+    if cfg.MODEL.PRECISION != "fp32":
+        raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION}: reduced precision runs with MODEL.RUNTIME eager")
+    path = cfg.MODEL.EXPORTED
+    if path and not os.path.isfile(path):
+        raise LocalstyleError(f"MODEL.EXPORTED {path}: no such file")
+    report = None
+    if not path:
+        path, report = cached_export(cfg, cls.format, model)
+    runtime = cls(path)
+    runtime.load_report = report
+    return runtime

@@ -1,0 +1,103 @@
+"""Exported predictor (tools/export_model.py, localstyle.export): ONNX via onnxruntime and TorchScript reproduce the
+eager model on detectron2's thin R50-FPN fixture, at image sizes other than the traced one and with zero detections;
+MODEL.RUNTIME / MODEL.EXPORTED select them, and an empty MODEL.EXPORTED exports once into the cache."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from engine_helpers import D2_FIXTURES, REPO, thin_r50_cfg
+from localstyle.engine.predictor import DefaultPredictor
+from localstyle.export.parity import compare_instances
+from localstyle.export.runtimes import build_runtime
+from localstyle.modeling import build_model
+from localstyle.modeling.weight_loading import load_model_weights
+from localstyle.utils.errors import LocalstyleError
+
+IMAGES = ["synthetic_val_0000.png", "synthetic_val_0001.png", "coco_train2017_000000360452.jpg"]
+
+
+def _blank():
+    """A flat grey image: the thin model finds nothing in it above score 0.3."""
+    return np.full((270, 350, 3), 128, np.uint8)
+
+
+@pytest.fixture(scope="module")
+def plain_eager():
+    """The eager model exactly as built and loaded (no folding), and a predictor for its preprocessing."""
+    torch.set_num_threads(2)
+    cfg = thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", "eager")
+    model = build_model(cfg).eval()
+    load_model_weights(model, cfg)
+    return model, DefaultPredictor(cfg)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "torchscript"])
+def test_exported_matches_eager(runtime, thin_exports, plain_eager):
+    model, pred = plain_eager
+    exported = DefaultPredictor(thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", runtime,
+                                             "MODEL.EXPORTED", thin_exports[runtime]))
+    assert exported.model is None and exported.runtime.name == runtime
+    images = [cv2.imread(os.path.join(D2_FIXTURES, n), cv2.IMREAD_COLOR) for n in IMAGES] + [_blank()]
+    sizes = set()
+    for image in images:
+        inp = pred._prepare(image)
+        sizes.add(tuple(inp["image"].shape[1:]))
+        with torch.no_grad():
+            ref = model([inp])[0]["instances"]
+        out = exported(image)["instances"]
+        assert out.image_size == ref.image_size == image.shape[:2]
+        assert out.pred_masks.dtype == torch.bool and out.pred_masks.shape[1:] == image.shape[:2]
+        parity = compare_instances(out, ref)
+        assert parity.within(), (runtime, parity)
+        blank = out[out.scores > 0.3]
+        if image is images[-1]:
+            assert len(blank) == 0 and blank.pred_masks.shape == (0,) + image.shape[:2]
+        else:
+            assert len(ref) > 0
+    assert len(sizes) == len(images)  # every image has its own resized size: the graph is not tied to one
+
+
+def test_zero_detections_everywhere(thin_exports):
+    """A threshold above every score: all runtimes return empty, well-formed Instances."""
+    for runtime, path in [("eager", ""), *thin_exports.items()]:
+        cfg = thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", runtime, "MODEL.EXPORTED", path)
+        out = DefaultPredictor(cfg)(_blank())["instances"]
+        out = out[out.scores > 0.99]
+        assert len(out) == 0 and out.pred_boxes.tensor.shape == (0, 4) and out.pred_masks.shape == (0, 270, 350)
+
+
+def test_cache_and_cli(tmp_path, monkeypatch, thin_exports):
+    """Empty MODEL.EXPORTED exports once into $LOCALSTYLE_CACHE (reused by the next predictor); the CLI writes the
+    model and config.yaml and checks itself against the eager model; bad settings are one-line errors."""
+    monkeypatch.setenv("LOCALSTYLE_CACHE", str(tmp_path / "cache"))
+    cfg = thin_r50_cfg("thin_r50_fpn.pth", 0.3, "MODEL.RUNTIME", "onnxruntime")
+    first = build_runtime(cfg)
+    files = [os.path.join(r, f) for r, _, fs in os.walk(tmp_path / "cache") for f in fs if f == "model.onnx"]
+    assert len(files) == 1
+    mtime = os.path.getmtime(files[0])
+    second = build_runtime(cfg)
+    assert os.path.getmtime(files[0]) == mtime and second.load_report is None and first.load_report is not None
+    image = cv2.imread(os.path.join(D2_FIXTURES, IMAGES[0]), cv2.IMREAD_COLOR)
+    with_thresh = DefaultPredictor(cfg)(image)["instances"]
+    assert len(with_thresh) and with_thresh.scores.min() > 0.3  # the score threshold is part of the export
+
+    out = tmp_path / "cli"
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export_model.py"), "--config-file",
+                           os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"), "--format", "torchscript", "--output",
+                           str(out), "MODEL.WEIGHTS", os.path.join(D2_FIXTURES, "thin_r50_fpn.pth")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=REPO))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "model.ts").is_file() and (out / "config.yaml").is_file() and "min_mask_iou" in proc.stdout
+
+    for opts, words in [(["MODEL.RUNTIME", "tensorrt"], "unknown runtime"),
+                        (["MODEL.RUNTIME", "onnxruntime", "MODEL.EXPORTED", str(tmp_path / "no.onnx")], "no such"),
+                        (["MODEL.RUNTIME", "onnxruntime", "MODEL.EXPORTED", thin_exports["torchscript"]],
+                         "not a loadable ONNX"),
+                        (["MODEL.RUNTIME", "torchscript", "MODEL.PRECISION", "bf16"], "eager")]:
+        with pytest.raises(LocalstyleError, match=words):
+            build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *opts))

@@ -1,0 +1,51 @@
+#!/usr/bin/env python
+"""Export the whole Mask R-CNN predictor (normalization, padding, backbone, RPN, ROI heads, mask head, paste to the
+original size) to ONNX or TorchScript, like detectron2's ``tools/deploy/export_model.py``.
+
+  python tools/export_model.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml --format onnx \\
+      --output exported/ MODEL.WEIGHTS output/person/mask_rcnn_R_50_FPN_1x/model_final.pth MODEL.DEVICE cpu
+
+Writes ``OUTPUT/model.onnx`` (or ``model.ts``) and ``OUTPUT/config.yaml``; run it with ``MODEL.RUNTIME onnxruntime``
+(or ``torchscript``) and ``MODEL.EXPORTED OUTPUT/model.onnx``. Inputs: ``image`` (3 x H x W float32, resized as the
+predictor resizes, INPUT.FORMAT order) and ``size`` (int64 original height, width); outputs ``boxes``, ``scores``,
+``classes``, ``masks`` (R x height x width bool). Then checks the exported model against the eager one.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from localstyle.config import load_config  # noqa: E402
+from localstyle.utils.errors import LocalstyleError, cli_errors  # noqa: E402
+
+
+@cli_errors
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser.add_argument("--format", required=True, choices=["onnx", "torchscript"])
+    parser.add_argument("--output", required=True, help="output folder")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE")
+    args = parser.parse_args(argv)
+    from localstyle.export.exporter import build_inference_model, export_predictor, sample_inputs
+    from localstyle.export.parity import compare_instances
+    from localstyle.export.runtimes import EagerRuntime, runtime_class
+
+    cfg = load_config(args.config_file, args.opts)
+    cfg.MODEL.DEVICE = "cpu"
+    model, _ = build_inference_model(cfg)
+    path = export_predictor(model, cfg, args.format, args.output)
+    image, size = sample_inputs(cfg)
+    inputs = [{"image": image, "height": int(size[0]), "width": int(size[1])}]
+    ref = EagerRuntime(cfg, model)(inputs)[0]["instances"]
+    ours = runtime_class({"onnx": "onnxruntime", "torchscript": "torchscript"}[args.format])(path)(inputs)
+    parity = compare_instances(ours[0]["instances"], ref)
+    print(f"wrote {path}; against the eager model on a sample image: {parity}")
+    if not parity.within():
+        raise LocalstyleError(f"{path}: the exported model does not reproduce the eager one ({parity})")
+    return path
+
+
+if __name__ == "__main__":
+    main()
