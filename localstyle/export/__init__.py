@@ -1,0 +1,1 @@
+"""Inference-only predictor: FrozenBN folding, the traceable whole predictor, ONNX/TorchScript export, runtimes."""
