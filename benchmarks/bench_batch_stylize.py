@@ -39,6 +39,7 @@ from localstyle.utils.image_io import read_image, resize_image, write_image
 STYLE = os.path.join(ROOT, "assets", "styles", "vangogh_starry_night_1889.jpg")
 OURS_CONFIG = os.path.join(ROOT, "configs", "stylize", "arbitrary_starry_night.yaml")
 GATYS_CONFIG = os.path.join(ROOT, "configs", "stylize", "gatys_starry_night_annotations.yaml")
+PIPELINE_CONFIG = os.path.join(ROOT, "configs", "stylize", "gatys_person_predictor.yaml")
 COCO_DEV = os.path.join(ROOT, "tests", "data", "coco_dev")
 SOURCES = [  # (COCO json, image folder), in order of preference
     (os.path.join(ROOT, "assets", "photos", "annotations", "instances_photos.json"),
@@ -122,12 +123,54 @@ def gatys_seconds_per_image(folder, json_file, steps):
         return time.perf_counter() - t0, load_config(GATYS_CONFIG).STYLE.GATYS.STEPS
 
 
+def calibrated_person_model(photo, folder, detections):
+    """A full-width R50-FPN person model (random init, calibrated as in bench_predictor.py so that about
+    ``detections`` people are found per photo) saved as ``folder/r50_calibrated.pth``; returns its path."""
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_predictor
+
+    image = read_image(photo, format="BGR")
+    _, model, _ = bench_predictor.build_ours(50, image.shape[0], image.shape[1], image, detections)
+    path = os.path.join(folder, "r50_calibrated.pth")
+    torch.save({"model": model.state_dict()}, path)
+    return path
+
+
+def pipeline_images_per_s(photos, weights, repeats):
+    """images/s of the predictor-driven pipeline (R50-FPN masks + arbitrary at 512 px), in this process:
+    ours (default runtime, batches of STYLIZE.BATCH_SIZE, decode workers) vs a naive loop (eager predictor,
+    one image at a time, no workers). Both runners are built (and the export cached) before timing."""
+    from localstyle.stylize import StylizeRunner
+
+    paths = sorted(os.path.join(photos, f) for f in os.listdir(photos) if f.endswith(".jpg"))
+    opts = ["STYLE.METHOD", "arbitrary", "STYLE.IMAGE", STYLE, "STYLE.SIZE", 512, "MODEL.WEIGHTS", weights,
+            "MODEL.DEVICE", "cpu", "STYLIZE.STRIP", False]
+    naive_opts = ["MODEL.RUNTIME", "eager", "STYLIZE.BATCH_SIZE", 1, "STYLIZE.NUM_WORKERS", 0]
+    seconds = {}
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
+        runners = {"ours": StylizeRunner(load_config(PIPELINE_CONFIG, opts), os.path.join(out, "ours"), True),
+                   "naive": StylizeRunner(load_config(PIPELINE_CONFIG, opts + naive_opts), os.path.join(out, "nv"),
+                                          True)}
+        for name, runner in runners.items():
+            runner.run(paths[:1])  # warm-up
+        for _ in range(repeats):
+            for name, runner in runners.items():
+                t0 = time.perf_counter()
+                runner.run(paths)
+                seconds.setdefault(name, []).append(time.perf_counter() - t0)
+    return {k: len(paths) / min(v) for k, v in seconds.items()}, seconds
+
+
 def main():
     p = argument_parser(__doc__)
     p.add_argument("--num-images", type=int, default=20)
     p.add_argument("--size", type=int, default=512, help="longest side of the benchmark photos")
     p.add_argument("--repeats", type=int, default=2, help="runs per side (alternating); the best counts")
     p.add_argument("--gatys-steps", type=int, default=3, help="L-BFGS steps of the Gatys sample (0: skip)")
+    p.add_argument("--pipeline-images", type=int, default=8,
+                   help="photos for the predictor-driven pipeline vs the naive loop (0: skip)")
     args = p.parse_args()
 
     work = tempfile.mkdtemp(prefix="bench_batch_stylize_")
@@ -160,6 +203,19 @@ def main():
             per_image = seconds * full_steps / args.gatys_steps
             print(row(f"gatys, one photo, its config STEPS {full_steps} (extrapolated, 1 scale)", per_image,
                       1 / per_image))
+        if args.pipeline_images > 0:
+            few = os.path.join(work, "few")
+            os.makedirs(few)
+            for f in sorted(f for f in os.listdir(photos) if f.endswith(".jpg"))[: args.pipeline_images]:
+                shutil.copy(os.path.join(photos, f), few)
+            weights = calibrated_person_model(os.path.join(few, sorted(os.listdir(few))[0]), work, 4)
+            ips, secs = pipeline_images_per_s(few, weights, args.repeats)
+            print(row(f"pipeline naive: eager predictor, 1 image at a time ({len(os.listdir(few))} photos)",
+                      min(secs["naive"]), ips["naive"]))
+            print(row("pipeline ours: default runtime, batches, decode workers", min(secs["ours"]), ips["ours"]))
+            print(f"pipeline (R50-FPN masks + arbitrary at 512 px): ours/naive {ips['ours'] / ips['naive']:.2f} "
+                  f"(target >= 2); runs (s): naive {[round(t, 2) for t in secs['naive']]}, "
+                  f"ours {[round(t, 2) for t in secs['ours']]}")
         print(f"runs (s): baseline {[round(t, 2) for t in base]}, ours {[round(t, 2) for t in ours]}")
         print(f"result: batch_arbitrary_throughput ratio={ours_ips / base_ips:.2f} target>=1.0")
     finally:

@@ -2,8 +2,7 @@
 eager model on detectron2's thin R50-FPN fixture, at image sizes other than the traced one and with zero detections;
 MODEL.RUNTIME / MODEL.EXPORTED select them, and an empty MODEL.EXPORTED exports once into the cache."""
 import os
-import subprocess
-import sys
+import runpy
 
 import cv2
 import numpy as np
@@ -13,12 +12,12 @@ import torch
 from engine_helpers import D2_FIXTURES, REPO, thin_r50_cfg
 from localstyle.engine.predictor import DefaultPredictor
 from localstyle.export.parity import compare_instances
-from localstyle.export.runtimes import build_runtime
+from localstyle.export.runtimes import build_runtime, runtime_class
 from localstyle.modeling import build_model
 from localstyle.modeling.weight_loading import load_model_weights
 from localstyle.utils.errors import LocalstyleError
 
-IMAGES = ["synthetic_val_0000.png", "synthetic_val_0001.png", "coco_train2017_000000360452.jpg"]
+IMAGES = ["synthetic_val_0001.png", "coco_train2017_000000360452.jpg"]
 
 
 def _blank():
@@ -41,7 +40,7 @@ def test_exported_matches_eager(runtime, thin_exports, plain_eager):
     model, pred = plain_eager
     exported = DefaultPredictor(thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", runtime,
                                              "MODEL.EXPORTED", thin_exports[runtime]))
-    assert exported.model is None and exported.runtime.name == runtime
+    assert exported.model is None and isinstance(exported.runtime, runtime_class(runtime))
     images = [cv2.imread(os.path.join(D2_FIXTURES, n), cv2.IMREAD_COLOR) for n in IMAGES] + [_blank()]
     sizes = set()
     for image in images:
@@ -71,7 +70,7 @@ def test_zero_detections_everywhere(thin_exports):
         assert len(out) == 0 and out.pred_boxes.tensor.shape == (0, 4) and out.pred_masks.shape == (0, 270, 350)
 
 
-def test_cache_and_cli(tmp_path, monkeypatch, thin_exports):
+def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     """Empty MODEL.EXPORTED exports once into $LOCALSTYLE_CACHE (reused by the next predictor); the CLI writes the
     model and config.yaml and checks itself against the eager model; bad settings are one-line errors."""
     monkeypatch.setenv("LOCALSTYLE_CACHE", str(tmp_path / "cache"))
@@ -87,17 +86,15 @@ def test_cache_and_cli(tmp_path, monkeypatch, thin_exports):
     assert len(with_thresh) and with_thresh.scores.min() > 0.3  # the score threshold is part of the export
 
     out = tmp_path / "cli"
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "tools", "export_model.py"), "--config-file",
-                           os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"), "--format", "torchscript", "--output",
-                           str(out), "MODEL.WEIGHTS", os.path.join(D2_FIXTURES, "thin_r50_fpn.pth")],
-                          capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=REPO))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert (out / "model.ts").is_file() and (out / "config.yaml").is_file() and "min_mask_iou" in proc.stdout
+    cli = runpy.run_path(os.path.join(REPO, "tools", "export_model.py"))["main"]
+    cli(["--config-file", os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"), "--format", "torchscript", "--output",
+         str(out), "MODEL.WEIGHTS", os.path.join(D2_FIXTURES, "thin_r50_fpn.pth")])
+    assert (out / "model.ts").is_file() and (out / "config.yaml").is_file() and "min_mask_iou" in capsys.readouterr().out
 
     for opts, words in [(["MODEL.RUNTIME", "tensorrt"], "unknown runtime"),
                         (["MODEL.RUNTIME", "onnxruntime", "MODEL.EXPORTED", str(tmp_path / "no.onnx")], "no such"),
                         (["MODEL.RUNTIME", "onnxruntime", "MODEL.EXPORTED", thin_exports["torchscript"]],
-                         "not a loadable ONNX"),
+                         "cannot load ONNX model"),
                         (["MODEL.RUNTIME", "torchscript", "MODEL.PRECISION", "bf16"], "eager")]:
         with pytest.raises(LocalstyleError, match=words):
             build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *opts))

@@ -10,24 +10,18 @@ Writes ``OUTPUT/model.onnx`` (or ``model.ts``) and ``OUTPUT/config.yaml``; run i
 predictor resizes, INPUT.FORMAT order) and ``size`` (int64 original height, width); outputs ``boxes``, ``scores``,
 ``classes``, ``masks`` (R x height x width bool). Then checks the exported model against the eager one.
 """
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from localstyle.config import load_config  # noqa: E402
-from localstyle.utils.errors import LocalstyleError, cli_errors  # noqa: E402
+from localstyle.config import load_config
+from localstyle.utils.cli import add_config_opts, argument_parser
+from localstyle.utils.errors import LocalstyleError, cli_errors
 
 
 @cli_errors
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config-file", required=True, metavar="FILE")
+    parser = argument_parser(__doc__)
+    parser.add_argument("--config-file", required=True, metavar="FILE", help="localstyle/detectron2 config YAML")
     parser.add_argument("--format", required=True, choices=["onnx", "torchscript"])
-    parser.add_argument("--output", required=True, help="output folder")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides KEY VALUE")
-    args = parser.parse_args(argv)
+    parser.add_argument("--output", required=True, metavar="DIR", help="folder for model.onnx/model.ts + config.yaml")
+    args = add_config_opts(parser).parse_args(argv)
     from localstyle.export.exporter import build_inference_model, export_predictor, sample_inputs
     from localstyle.export.parity import compare_instances
     from localstyle.export.runtimes import EagerRuntime, runtime_class

@@ -2,23 +2,23 @@
 
 Every runtime is called like ``GeneralizedRCNN`` in eval mode: ``runtime(batched_inputs)`` ->
 ``[{"instances": Instances}]``, with each input's ``image`` (3 x H x W, resized) and ``height``/``width``.
-Add one with ``@RUNTIME_REGISTRY.register()`` on a :class:`Runtime` subclass that sets ``name``.
+Add one with ``@RUNTIME_REGISTRY.register(name="mine")`` on a :class:`Runtime` subclass.
 """
 import contextlib
 import logging
 import os
 
 import torch
-from fvcore.common.registry import Registry
 
 from localstyle.structures import Boxes, Instances
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.registry import Registry
 
 logger = logging.getLogger(__name__)
 
 RUNTIME_REGISTRY = Registry("RUNTIME")
-RUNTIME_REGISTRY.__doc__ = "Predictor runtimes, picked by their ``name`` with MODEL.RUNTIME."
+RUNTIME_REGISTRY.__doc__ = "Predictor runtimes, picked by name with MODEL.RUNTIME."
 
 # MODEL.PRECISION -> autocast dtype (reduced precision is opt-in and eager only)
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -27,7 +27,6 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 class Runtime:
     """Base class: ``model`` is the eager model when the runtime holds one (else None)."""
 
-    name = ""
     model = None
     load_report = None
 
@@ -35,11 +34,9 @@ class Runtime:
         raise NotImplementedError
 
 
-@RUNTIME_REGISTRY.register()
+@RUNTIME_REGISTRY.register(name="eager")
 class EagerRuntime(Runtime):
     """The PyTorch model itself, without autograd state, optionally under autocast (``MODEL.PRECISION``)."""
-
-    name = "eager"
 
     def __init__(self, cfg, model):
         self.model = model
@@ -84,35 +81,26 @@ class ExportedRuntime(Runtime):
         raise NotImplementedError
 
 
-@RUNTIME_REGISTRY.register()
+@RUNTIME_REGISTRY.register(name="onnxruntime")
 class OnnxRuntime(ExportedRuntime):
     """``model.onnx`` under onnxruntime's CPU provider with as many threads as torch uses."""
 
-    name = "onnxruntime"
     format = "onnx"
 
     def __init__(self, path):
-        import onnxruntime as ort
+        from localstyle.style.onnx_batching import open_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        try:
-            self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # onnxruntime raises its own exception types
-            raise LocalstyleError(f"{path}: not a loadable ONNX predictor ({str(e).splitlines()[0]})") from e
+        self.session = open_session(path, threads=torch.get_num_threads())
 
     def run(self, image, size):
         outs = self.session.run(None, {"image": image.numpy(), "size": size.numpy()})
         return [torch.from_numpy(o) for o in outs]
 
 
-@RUNTIME_REGISTRY.register()
+@RUNTIME_REGISTRY.register(name="torchscript")
 class TorchScriptRuntime(ExportedRuntime):
     """``model.ts`` (a traced ``TracingPredictor``) loaded with ``torch.jit.load``."""
 
-    name = "torchscript"
     format = "torchscript"
 
     def __init__(self, path):
@@ -127,11 +115,10 @@ class TorchScriptRuntime(ExportedRuntime):
 
 
 def runtime_class(name):
-    """The Runtime subclass whose ``name`` is ``name`` (MODEL.RUNTIME)."""
-    classes = {cls.name: cls for _, cls in RUNTIME_REGISTRY}
-    if name not in classes:
-        raise LocalstyleError(f"MODEL.RUNTIME: unknown runtime {name!r} (use one of {sorted(classes)})")
-    return classes[name]
+    """The Runtime subclass registered as ``name`` (MODEL.RUNTIME)."""
+    if name not in RUNTIME_REGISTRY:
+        raise LocalstyleError(f"MODEL.RUNTIME: unknown runtime {name!r}; registered: {RUNTIME_REGISTRY.names()}")
+    return RUNTIME_REGISTRY.get(name)
 
 
 def build_runtime(cfg, model=None):
@@ -144,7 +131,8 @@ def build_runtime(cfg, model=None):
     if cfg.MODEL.PRECISION not in PRECISIONS:
         raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION!r}: use one of {sorted(PRECISIONS)}")
     if cls is not EagerRuntime and resolve_device(cfg) != "cpu":
-        logger.warning("MODEL.RUNTIME %s runs on the CPU; on %s the eager model runs", cls.name, cfg.MODEL.DEVICE)
+        logger.warning("MODEL.RUNTIME %s runs on the CPU; on %s the eager model runs", cfg.MODEL.RUNTIME,
+                       cfg.MODEL.DEVICE)
         cls = EagerRuntime
     if cls is EagerRuntime:
         report = None
