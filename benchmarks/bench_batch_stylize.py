@@ -131,8 +131,13 @@ def calibrated_person_model(photo, folder, detections):
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import bench_predictor
 
+    from localstyle.data.transforms import get_output_shape
+
+    cfg = load_config(PIPELINE_CONFIG)
     image = read_image(photo, format="BGR")
-    _, model, _ = bench_predictor.build_ours(50, image.shape[0], image.shape[1], image, detections)
+    h, w = get_output_shape(*image.shape[:2], cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST)
+    image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)  # calibrate at the predictor's input size
+    _, model, _ = bench_predictor.build_ours(50, h, w, image, detections)
     path = os.path.join(folder, "r50_calibrated.pth")
     torch.save({"model": model.state_dict()}, path)
     return path
