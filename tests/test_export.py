@@ -2,14 +2,13 @@
 eager model on detectron2's thin R50-FPN fixture, at image sizes other than the traced one and with zero detections;
 MODEL.RUNTIME / MODEL.EXPORTED select them, and an empty MODEL.EXPORTED exports once into the cache."""
 import os
-import runpy
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from engine_helpers import D2_FIXTURES, REPO, thin_r50_cfg
+from engine_helpers import D2_FIXTURES, load_script, thin_r50_cfg
 from localstyle.engine.predictor import DefaultPredictor
 from localstyle.export.parity import compare_instances
 from localstyle.export.runtimes import build_runtime, runtime_class
@@ -86,9 +85,9 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     assert len(with_thresh) and with_thresh.scores.min() > 0.3  # the score threshold is part of the export
 
     out = tmp_path / "cli"
-    cli = runpy.run_path(os.path.join(REPO, "tools", "export_model.py"))["main"]
-    cli(["--config-file", os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"), "--format", "torchscript", "--output",
-         str(out), "MODEL.WEIGHTS", os.path.join(D2_FIXTURES, "thin_r50_fpn.pth")])
+    load_script("tools", "export_model.py").main(["--config-file", os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"),
+                                                  "--format", "torchscript", "--output", str(out), "MODEL.WEIGHTS",
+                                                  os.path.join(D2_FIXTURES, "thin_r50_fpn.pth")])
     assert (out / "model.ts").is_file() and (out / "config.yaml").is_file() and "min_mask_iou" in capsys.readouterr().out
 
     for opts, words in [(["MODEL.RUNTIME", "tensorrt"], "unknown runtime"),
