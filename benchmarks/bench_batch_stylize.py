@@ -13,10 +13,13 @@ Photos: the 6 shipped COCO photos (assets/photos) plus COCO dev images with peop
 resized to 512 px with their person polygons scaled; the 3 public-domain photos have no person masks
 and are left out. Each side runs ``--repeats`` times, alternating, and its best time counts. For scale,
 Gatys optimization runs through the same runner on one photo for a few L-BFGS steps, extrapolated to
-STYLE.GATYS.STEPS of its config. Prints images/s and ends with
+STYLE.GATYS.STEPS of its config. The predictor-driven pipeline (``--pipeline-images``, R50-FPN person masks
+from a calibrated random-init model finding a few people per photo + arbitrary at 512 px) runs in this process:
+our runner as configured (default MODEL.RUNTIME, batches, decode workers) vs a naive loop (the same runner with
+the eager predictor, one image at a time, no workers), target >= 2x. Prints images/s and ends with
 ``result: batch_arbitrary_throughput ratio=<ours/baseline> target>=1.0``.
 
-  python benchmarks/bench_batch_stylize.py [--num-images 20] [--repeats 2] [--gatys-steps 3]
+  python benchmarks/bench_batch_stylize.py [--num-images 20] [--repeats 2] [--gatys-steps 3] [--pipeline-images 8]
 """
 import contextlib
 import io
