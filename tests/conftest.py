@@ -55,6 +55,7 @@ def person_run(tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
 def thin_exports(tmp_path_factory):
     """detectron2's thin R50-FPN fixture (score threshold 0.05) exported once per session: ``{runtime: path}``."""
     from engine_helpers import thin_r50_cfg
