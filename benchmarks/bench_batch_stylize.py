@@ -54,7 +54,8 @@ PERSON = 1  # COCO category id
 
 
 def prepare_photos(folder, num_images, size):
-    """Write ``num_images`` photos with people, longest side ``size``, and their scaled COCO json."""
+    """Write ``num_images`` photos with people, longest side ``size``, and their scaled COCO json (the 65 distinct
+    photos of the sources, then copies of them under new names)."""
     images, annotations, categories, seen = [], [], None, set()
     for json_file, image_root in SOURCES:
         with open(json_file) as f:
@@ -83,6 +84,15 @@ def prepare_photos(folder, num_images, size):
                 seg = [[v * (sx if k % 2 == 0 else sy) for k, v in enumerate(poly)] for poly in a["segmentation"]]
                 annotations.append({**a, "id": len(annotations) + 1, "segmentation": seg, "area": a["area"] * sx * sy,
                                     "bbox": [b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy]})
+    distinct = len(images)
+    for i in range(distinct, num_images if distinct else 0):  # more photos than we have: copies, new names
+        src = images[i % distinct]
+        image_id = max(im["id"] for im in images) + 1
+        name = f"copy{i:04d}_{src['file_name']}"
+        shutil.copy(os.path.join(folder, src["file_name"]), os.path.join(folder, name))
+        images.append({**src, "id": image_id, "file_name": name})
+        annotations += [{**a, "id": len(annotations) + k + 1, "image_id": image_id}
+                        for k, a in enumerate(a for a in annotations if a["image_id"] == src["id"])]
     json_file = os.path.join(folder, "annotations.json")
     with open(json_file, "w") as f:
         json.dump({"images": images, "annotations": annotations, "categories": categories}, f)
