@@ -81,6 +81,7 @@ def write_image(path, image, format="RGB", quality=95):
     kind = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP"}.get(ext)
     if kind is None:
         raise LocalstyleError(f"{path}: unsupported output image extension {ext!r}")
-    kwargs = {"quality": quality} if kind == "JPEG" else {}
+    # PNG: zlib level 1 encodes several times faster than Pillow's default 6, for files ~10-20% larger
+    kwargs = {"quality": quality} if kind == "JPEG" else {"compress_level": 1} if kind == "PNG" else {}
     with atomic_open(path, "wb") as f:
         Image.fromarray(np.ascontiguousarray(image)).save(f, format=kind, **kwargs)
