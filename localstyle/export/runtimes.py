@@ -113,7 +113,8 @@ class TorchScriptRuntime(ExportedRuntime):
             raise LocalstyleError(f"{path}: not a loadable TorchScript predictor ({str(e).splitlines()[0]})") from e
 
     def run(self, image, size):
-        with torch.inference_mode():
+        # no profiling executor: it would re-specialize the graph for every new image size
+        with torch.inference_mode(), torch.jit.optimized_execution(False):
             return self.module(image, size)
 
 
