@@ -24,7 +24,6 @@ import os
 import statistics
 import tempfile
 import time
-import warnings
 
 import cv2
 import numpy as np
@@ -147,18 +146,10 @@ def peak_gflops(threads):
 
 
 def count_gflop(model, inputs):
-    """fvcore's count (multiply-adds) x 2 of one prediction through the traceable predictor."""
-    from fvcore.nn import FlopCountAnalysis
+    """fvcore's count (multiply-adds) x 2 of one prediction."""
+    from localstyle.utils.model_analysis import count_model
 
-    from localstyle.export.tracing import TracingPredictor
-
-    size = torch.tensor([inputs[0]["height"], inputs[0]["width"]])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        flops = FlopCountAnalysis(TracingPredictor(model), (inputs[0]["image"], size))
-        flops.unsupported_ops_warnings(False)
-        flops.uncalled_modules_warnings(False)
-        return 2 * flops.total() / 1e9
+    return 2 * count_model(model, inputs).totals[0] / 1e9
 
 
 def bench_one(depth, h, w, rounds, folder):
