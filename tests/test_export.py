@@ -97,3 +97,6 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
                         (["MODEL.RUNTIME", "torchscript", "MODEL.PRECISION", "bf16"], "eager")]:
         with pytest.raises(LocalstyleError, match=words):
             build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *opts))
+    # a model the exporter does not cover (no mask head here; DeepLabv3 alike) runs eager instead of failing
+    boxes_only = thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", "onnxruntime", "MODEL.MASK_ON", "False")
+    assert isinstance(build_runtime(boxes_only), runtime_class("eager"))

@@ -138,6 +138,10 @@ def build_runtime(cfg, model=None):
         logger.warning("MODEL.RUNTIME %s runs on the CPU; on %s the eager model runs", cfg.MODEL.RUNTIME,
                        cfg.MODEL.DEVICE)
         cls = EagerRuntime
+    if cls is not EagerRuntime and (cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN" or not cfg.MODEL.MASK_ON):
+        logger.info("MODEL.RUNTIME %s exports Mask R-CNN only; %s (MASK_ON %s) runs eager", cfg.MODEL.RUNTIME,
+                    cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.MASK_ON)
+        cls = EagerRuntime
     if cls is EagerRuntime:
         report = None
         if model is None:
