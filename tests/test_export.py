@@ -70,8 +70,9 @@ def test_zero_detections_everywhere(thin_exports):
 
 
 def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
-    """Empty MODEL.EXPORTED exports once into $LOCALSTYLE_CACHE (reused by the next predictor); the CLI writes the
-    model and config.yaml and checks itself against the eager model; bad settings are one-line errors."""
+    """Empty MODEL.EXPORTED exports once into $LOCALSTYLE_CACHE (reused by the next predictor, with its weight-loading
+    report); the CLI writes the model and config.yaml and checks itself against the eager model; bad settings are
+    one-line errors."""
     monkeypatch.setenv("LOCALSTYLE_CACHE", str(tmp_path / "cache"))
     cfg = thin_r50_cfg("thin_r50_fpn.pth", 0.3, "MODEL.RUNTIME", "onnxruntime")
     first = build_runtime(cfg)
@@ -79,7 +80,8 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     assert len(files) == 1
     mtime = os.path.getmtime(files[0])
     second = build_runtime(cfg)
-    assert os.path.getmtime(files[0]) == mtime and second.load_report is None and first.load_report is not None
+    assert os.path.getmtime(files[0]) == mtime  # reused: not exported again; the load report comes with it
+    assert second.load_report["tensors"] == first.load_report["tensors"] > 0 and not second.load_report["missing"]
     image = cv2.imread(os.path.join(D2_FIXTURES, IMAGES[0]), cv2.IMREAD_COLOR)
     with_thresh = DefaultPredictor(cfg)(image)["instances"]
     assert len(with_thresh) and with_thresh.scores.min() > 0.3  # the score threshold is part of the export

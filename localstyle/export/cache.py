@@ -1,10 +1,12 @@
 """Exported predictors made on the fly (``MODEL.EXPORTED`` empty), cached by weights hash + config."""
 import copy
 import hashlib
+import json
 import logging
 import os
 
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,8 @@ def cached_export(cfg, fmt, model=None):
     """Path of ``cfg``'s predictor exported as ``fmt``, exporting it into the cache first if needed.
 
     ``model``: an eval model to export instead of building one from MODEL.WEIGHTS (it is copied, not changed).
-    Returns ``(path, load_report)`` (the report is None when nothing was loaded).
+    Returns ``(path, load_report)``: the weight-loading report of the export (kept next to it in the cache), None
+    for a ``model`` given here.
     """
     from localstyle.export.exporter import EXPORT_FILES, build_inference_model, export_predictor
     from localstyle.modeling.weight_loading import cache_dir
@@ -48,13 +51,19 @@ def cached_export(cfg, fmt, model=None):
         key = export_key(cfg, fmt, model)
     folder = os.path.join(cache_dir(), "exported", key)
     path = os.path.join(folder, EXPORT_FILES[fmt])
+    report_file = os.path.join(folder, "load_report.json")
     if os.path.isfile(path):
+        if report is None and os.path.isfile(report_file):
+            with open(report_file) as f:
+                report = json.load(f)
         return path, report
     if model is None:
         model, report = build_inference_model(cfg)
     logger.info(f"Exporting the predictor as {fmt} into {folder} (once per weights and config)")
     try:
         export_predictor(model, cfg, fmt, folder)
+        if report is not None:
+            atomic_write_json(report_file, report)
     except OSError as e:
         raise LocalstyleError(f"{folder}: cannot write the exported predictor ({e})") from e
     return path, report

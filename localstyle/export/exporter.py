@@ -22,16 +22,15 @@ ONNX_OPSET = 17
 def build_inference_model(cfg, fold=True):
     """``cfg``'s model with ``MODEL.WEIGHTS`` loaded, in eval mode, FrozenBN folded into the convs when ``fold``.
 
-    Returns ``(model, load_report)``.
+    Returns ``(model, load_report)``; the report (see ``load_model_weights``) also counts the model's ``tensors``.
     """
     from localstyle.modeling import build_model
     from localstyle.modeling.weight_loading import load_model_weights
 
-    if not cfg.MODEL.MASK_ON or cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN":
-        raise LocalstyleError("exporting needs a GeneralizedRCNN with MODEL.MASK_ON True")
     model = build_model(cfg)
     model.eval()
     report = load_model_weights(model, cfg)
+    report["tensors"] = sum(not k.endswith("num_batches_tracked") for k in model.state_dict())  # before folding
     for p in model.parameters():
         p.requires_grad_(False)
     if fold:
@@ -62,6 +61,8 @@ def export_predictor(model, cfg, fmt, output_dir):
     (atomically) plus ``config.yaml``. Returns the model file's path."""
     if fmt not in EXPORT_FILES:
         raise LocalstyleError(f"--format {fmt!r}: use one of {sorted(EXPORT_FILES)}")
+    if not cfg.MODEL.MASK_ON or cfg.MODEL.META_ARCHITECTURE != "GeneralizedRCNN":
+        raise LocalstyleError("exporting needs a GeneralizedRCNN with MODEL.MASK_ON True")
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, EXPORT_FILES[fmt])
     wrapper = TracingPredictor(model.cpu().eval()).eval()

@@ -18,7 +18,9 @@ def detections_from_instances(inst):
 def require_all_weights(predictor):
     """A one-line error unless MODEL.WEIGHTS gave every tensor of the predictor's model."""
     report = predictor.load_report
-    total = sum(not k.endswith("num_batches_tracked") for k in predictor.model.state_dict())
+    if report is None:  # an exported model loaded as is (MODEL.EXPORTED): no weights file to check
+        return
+    total = report["tensors"]
     if report["missing"]:
         raise LocalstyleError(
             f"MODEL.WEIGHTS {report['path']}: only {total - len(report['missing'])} of the model's {total} tensors "
