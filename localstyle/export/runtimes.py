@@ -49,7 +49,7 @@ class EagerRuntime(Runtime):
     def __call__(self, batched_inputs):
         """Images with the same padded size run as one batch (padding a smaller image to a larger one's size would
         change its outputs near the border); the outputs come back in input order."""
-        d = self.model.backbone.size_divisibility
+        d = max(1, getattr(getattr(self.model, "backbone", None), "size_divisibility", 1))
         groups = {}
         for i, x in enumerate(batched_inputs):
             groups.setdefault(tuple(-(-s // d) * d for s in x["image"].shape[-2:]), []).append(i)
@@ -60,7 +60,7 @@ class EagerRuntime(Runtime):
                 for i, out in zip(idx, self.model([batched_inputs[i] for i in idx])):
                     outputs[i] = out
         if self.dtype:
-            for o in outputs:
+            for o in (o for o in outputs if "instances" in o):
                 inst = o["instances"]
                 inst.scores = inst.scores.float()
                 inst.pred_boxes = Boxes(inst.pred_boxes.tensor.float())
