@@ -104,7 +104,7 @@ def test_empty_results_are_nan_not_a_crash(tmp_path):
 
 def _instances_from_annotations(dataset_dict):
     """Ground truth of one dataset dict (contiguous classes) as model-style predictions."""
-    from localstyle.data.dataset_mapper import annotations_to_boxes, segmentation_to_mask
+    from localstyle.data.annotations import annotations_to_boxes, segmentation_to_mask
 
     h, w = dataset_dict["height"], dataset_dict["width"]
     anns = [a for a in dataset_dict["annotations"] if not a.get("iscrowd", 0)]

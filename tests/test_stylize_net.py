@@ -100,3 +100,14 @@ def test_predictor_source_runs_the_model_batch(inputs, tmp_path, capsys):
     for entry in manifest["images"].values():
         assert entry["settings"]["MASKS.SOURCE"] == "predictor" and len(entry["instances"]) <= 2
         assert all(0.0 <= i["score"] <= 1.0 and i["class"] in ("person", "ball") for i in entry["instances"])
+
+
+def test_stylize_path_imports_no_torchvision():
+    """The photo runner, its mask sources and style methods start without torchvision (about 1 s of import time
+    here): only the detector and the training transforms need it, and they import it when used."""
+    import subprocess
+    import sys
+
+    code = "import sys, localstyle.stylize, localstyle.masks, localstyle.style; print('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -8,7 +8,8 @@ from localstyle.data.catalog import DatasetCatalog
 from localstyle.data.classes import check_num_classes, class_selection, select_classes
 from localstyle.data.dataset_mapper import DatasetMapper
 from localstyle.data.samplers import InferenceSampler, TrainingBatchSampler
-from localstyle.data.sem_seg import SemSegDatasetMapper, is_semantic, run_class_names
+from localstyle.data.sem_seg import is_semantic, run_class_names
+from localstyle.data.sem_seg_mapper import SemSegDatasetMapper
 from localstyle.data.serialized_list import SerializedList
 from localstyle.utils.errors import LocalstyleError
 

@@ -1,34 +1,13 @@
 """Dataset dict -> model input: read the image, convert masks, augment, build ``Instances``."""
 import numpy as np
 import torch
-from pycocotools import mask as mask_utils
 from torchvision import tv_tensors
 
-from localstyle.data.coco import BoxMode
+from localstyle.data.annotations import annotations_to_boxes, segmentation_to_mask
 from localstyle.data.transforms import apply_augmentations, build_augmentation, contiguous_chw
-from localstyle.structures import Boxes, Instances, PolygonMasks, polygons_to_mask
+from localstyle.structures import Boxes, Instances, PolygonMasks
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.image_io import read_image
-
-
-def segmentation_to_mask(segmentation, height, width):
-    """Polygons (list of flat xy lists), uncompressed or compressed RLE -> H x W uint8 mask."""
-    if isinstance(segmentation, list):
-        return polygons_to_mask(segmentation, height, width)
-    if isinstance(segmentation.get("counts"), list):
-        rle = mask_utils.frPyObjects(segmentation, height, width)
-    else:
-        rle = segmentation
-    return mask_utils.decode(rle)
-
-
-def annotations_to_boxes(annotations, dtype=np.float32):
-    """N x 4 XYXY boxes (a ``dtype`` tensor) from annotation dicts (XYWH_ABS or XYXY_ABS)."""
-    boxes = np.array([a["bbox"] for a in annotations], dtype=dtype).reshape(-1, 4)
-    modes = [a.get("bbox_mode", BoxMode.XYWH_ABS) for a in annotations]
-    xywh = np.array([m == BoxMode.XYWH_ABS for m in modes], dtype=bool)
-    boxes[xywh, 2:] += boxes[xywh, :2]
-    return torch.from_numpy(boxes)
 
 
 class DatasetMapper:

@@ -1,16 +1,14 @@
-"""Semantic segmentation data: COCO instance annotations -> per-pixel class maps, and the training mapper.
+"""Semantic segmentation data: COCO instance annotations -> per-pixel class maps (the training mapper is in
+``sem_seg_mapper.py``; this module imports no torchvision, so mask sources can use it and start quickly).
 
 Label ``k + 1`` is the k-th name of ``MODEL.SEM_SEG_HEAD.CLASSES`` (matched against the run's class names:
 ``DATASETS.CLASSES`` or the dataset's ``thing_classes``), 0 is background (every other category too) and crowd
 regions of those classes get ``MODEL.SEM_SEG_HEAD.IGNORE_VALUE`` (255), as COCO-Stuff does with unlabeled pixels.
 """
 import numpy as np
-import torch
-from torchvision import tv_tensors
 
+from localstyle.data.annotations import segmentation_to_mask
 from localstyle.data.classes import class_selection
-from localstyle.data.dataset_mapper import DatasetMapper, segmentation_to_mask
-from localstyle.data.transforms import apply_augmentations
 from localstyle.utils.errors import LocalstyleError
 
 # Meta-architectures that train on per-pixel class maps (the others on instances).
@@ -49,26 +47,3 @@ def annotations_to_sem_seg(annotations, height, width, labels, ignore_value=255)
                 mask = segmentation_to_mask(a["segmentation"], height, width).astype(bool)
                 out[mask] = ignore_value if crowd else labels[a["category_id"]]
     return out
-
-
-class SemSegDatasetMapper(DatasetMapper):
-    """The DatasetMapper for semantic models: training dicts get ``sem_seg`` (H x W int64, same augmentation as
-    the image, nearest-neighbour resize) instead of ``instances``; test mode is DatasetMapper's."""
-
-    def __init__(self, cfg, is_train=True, thing_classes=(), dataset="dataset"):
-        super().__init__(cfg, is_train)
-        self.ignore_value = cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE
-        self.labels = category_labels(list(thing_classes), list(cfg.MODEL.SEM_SEG_HEAD.CLASSES), dataset)
-
-    def __call__(self, dataset_dict, seed=None):
-        if not self.is_train:
-            return super().__call__(dataset_dict, seed)
-        d, image = self.read(dataset_dict)
-        h, w = image.shape[:2]
-        labels = annotations_to_sem_seg(dataset_dict.get("annotations", []), h, w, self.labels, self.ignore_value)
-        inputs = (tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1)),
-                  tv_tensors.Mask(torch.from_numpy(labels)[None]))
-        img, sem_seg = apply_augmentations(self.augmentations, inputs, np.random.default_rng(seed))
-        d["image"] = img.as_subclass(torch.Tensor).contiguous()
-        d["sem_seg"] = sem_seg.as_subclass(torch.Tensor)[0].long()
-        return d

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 
 from localstyle.compose.strip import captioned_row, segmentation_overlay
-from localstyle.data.dataset_mapper import annotations_to_boxes, segmentation_to_mask
+from localstyle.data.annotations import annotations_to_boxes, segmentation_to_mask
 from localstyle.structures import PolygonMasks
 
 

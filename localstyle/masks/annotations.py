@@ -4,7 +4,7 @@ import re
 
 import numpy as np
 
-from localstyle.data.dataset_mapper import annotations_to_boxes, segmentation_to_mask
+from localstyle.data.annotations import annotations_to_boxes, segmentation_to_mask
 from localstyle.masks.base import Detections, MaskSource
 from localstyle.masks.build import MASK_SOURCE_REGISTRY
 from localstyle.utils.errors import LocalstyleError
