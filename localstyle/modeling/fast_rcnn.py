@@ -18,8 +18,7 @@ class FastRCNNOutputLayers(nn.Module):
     training, :meth:`inference` (score threshold, per-class NMS, top-k per image) at test time."""
 
     def __init__(self, in_dim, num_classes, cls_agnostic_bbox_reg=False, bbox_reg_weights=(10.0, 10.0, 5.0, 5.0),
-                 smooth_l1_beta=0.0, box_reg_loss_weight=1.0, test_score_thresh=0.05, test_nms_thresh=0.5,
-                 test_topk_per_image=100):
+                 smooth_l1_beta=0.0, box_reg_loss_weight=1.0):
         super().__init__()
         self.num_classes = num_classes
         self.cls_score = nn.Linear(in_dim, num_classes + 1)
@@ -31,9 +30,6 @@ class FastRCNNOutputLayers(nn.Module):
         self.box2box_transform = Box2BoxTransform(bbox_reg_weights)
         self.smooth_l1_beta = smooth_l1_beta
         self.box_reg_loss_weight = box_reg_loss_weight
-        self.test_score_thresh = test_score_thresh
-        self.test_nms_thresh = test_nms_thresh
-        self.test_topk_per_image = test_topk_per_image
 
     def forward(self, x):
         x = x.flatten(1)
@@ -56,8 +52,9 @@ class FastRCNNOutputLayers(nn.Module):
         loss_box_reg = loss_box_reg / max(gt_classes.numel(), 1.0)
         return {"loss_cls": loss_cls, "loss_box_reg": loss_box_reg * self.box_reg_loss_weight}
 
-    def inference(self, predictions, proposals, image_sizes):
-        """Per image: decode per class, clip, keep scores > SCORE_THRESH_TEST, per-class NMS, top DETECTIONS."""
+    def inference(self, predictions, proposals, image_sizes, score_thresh=0.05, nms_thresh=0.5, topk_per_image=100):
+        """Per image: decode per class, clip, keep scores > ``score_thresh``, per-class NMS, the ``topk_per_image``
+        best (all if negative)."""
         scores, deltas = predictions
         num_per_image = [len(p[0]) for p in proposals]
         proposal_boxes = torch.cat([p[0] for p in proposals])
@@ -74,13 +71,13 @@ class FastRCNNOutputLayers(nn.Module):
             boxes_i = boxes_i.reshape(-1, 4)
             boxes_i = torch.stack((boxes_i[:, 0].clamp(0, w), boxes_i[:, 1].clamp(0, h),
                                    boxes_i[:, 2].clamp(0, w), boxes_i[:, 3].clamp(0, h)), dim=1).view(-1, num_reg, 4)
-            mask = probs_i > self.test_score_thresh
+            mask = probs_i > score_thresh
             inds = mask.nonzero()
             boxes_i = boxes_i[inds[:, 0], 0] if num_reg == 1 else boxes_i[mask]
             probs_i = probs_i[mask]
-            keep = batched_nms(boxes_i, probs_i, inds[:, 1], self.test_nms_thresh)
-            if self.test_topk_per_image >= 0:
-                keep = keep[:self.test_topk_per_image]
+            keep = batched_nms(boxes_i, probs_i, inds[:, 1], nms_thresh)
+            if topk_per_image >= 0:
+                keep = keep[:topk_per_image]
             results.append(Instances((h, w), pred_boxes=Boxes(boxes_i[keep]), scores=probs_i[keep],
                                      pred_classes=inds[keep, 1]))
         return results

@@ -49,8 +49,11 @@ class StandardROIHeads(nn.Module):
                                            bh.FC_DIM, bh.NORM)
         self.box_predictor = FastRCNNOutputLayers(
             self.box_head.output_size, self.num_classes, bh.CLS_AGNOSTIC_BBOX_REG, bh.BBOX_REG_WEIGHTS,
-            bh.SMOOTH_L1_BETA, bh.BBOX_REG_LOSS_WEIGHT, h.SCORE_THRESH_TEST, h.NMS_THRESH_TEST,
-            cfg.TEST.DETECTIONS_PER_IMAGE)
+            bh.SMOOTH_L1_BETA, bh.BBOX_REG_LOSS_WEIGHT)
+        self.box2box_transform = self.box_predictor.box2box_transform  # shared; export/tracing.py reads these
+        self.test_score_thresh = h.SCORE_THRESH_TEST
+        self.test_nms_thresh = h.NMS_THRESH_TEST
+        self.test_topk_per_image = cfg.TEST.DETECTIONS_PER_IMAGE
         self.mask_on = cfg.MODEL.MASK_ON
         if self.mask_on:
             self.mask_pooler = ROIPooler(mh.POOLER_RESOLUTION, scales, mh.POOLER_SAMPLING_RATIO, mh.POOLER_TYPE)
@@ -89,15 +92,6 @@ class StandardROIHeads(nn.Module):
             fg_targets.append((tgt.gt_masks, s["gt_idx"][fg], s["proposal_boxes"][fg]))
         return mask_rcnn_loss(self.mask_head(self.mask_pooler(features, fg_boxes)), fg_classes, fg_targets)
 
-    @property
-    def test_score_thresh(self):
-        """MODEL.ROI_HEADS.SCORE_THRESH_TEST, kept by the box predictor."""
-        return self.box_predictor.test_score_thresh
-
-    @test_score_thresh.setter
-    def test_score_thresh(self, value):
-        self.box_predictor.test_score_thresh = value
-
     def mask_inference(self, features, instances):
         """Adds ``pred_masks`` (R x 1 x 28 x 28 probabilities of the predicted class) to each Instances."""
         logits = self.mask_head(self.mask_pooler(features, [i.pred_boxes.tensor for i in instances]))
@@ -114,7 +108,8 @@ class StandardROIHeads(nn.Module):
                 losses.update(self.mask_loss(features, samples, targets))
             return losses
         x = self.box_head(self.box_pooler(features, [p[0] for p in proposals]))
-        instances = self.box_predictor.inference(self.box_predictor(x), proposals, image_sizes)
+        instances = self.box_predictor.inference(self.box_predictor(x), proposals, image_sizes, self.test_score_thresh,
+                                                 self.test_nms_thresh, self.test_topk_per_image)
         if self.mask_on:
             instances = self.mask_inference(features, instances)
         return instances
