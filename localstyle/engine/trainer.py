@@ -2,23 +2,20 @@
 SGD + warmup/multi-step LR, optional gradient clipping, AMP on CUDA, DDP, periodic checkpoints and evaluation,
 metrics.json / TensorBoard / console with ETA, exact resume, and a hard stop on non-finite losses."""
 import logging
-import os
 import time
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from localstyle.engine.best_checkpoint import BestCheckpointer
-from localstyle.engine.checkpointer import Checkpointer, PeriodicCheckpointer, unwrap_model
+from localstyle.engine.checkpointer import Checkpointer, PeriodicCheckpointer
 from localstyle.engine.defaults import seed_all_rng
+from localstyle.engine.evaluation_loop import eval_and_log, test, test_with_TTA
 from localstyle.engine.hooks import MetricsWriter, plot_training_curves
-from localstyle.engine.precise_bn import precise_bn
-from localstyle.engine.validation_loss import validation_loss
-from localstyle.evaluation import build_evaluator, inference_on_dataset, save_evaluation
+from localstyle.engine.train_step import TrainStep
 from localstyle.solver import build_gradient_clipper, build_lr_scheduler, build_optimizer
 from localstyle.utils import comm
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.file_io import safe_path_component
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +27,22 @@ def iteration_seed(seed, iteration, rank=0):
 
 class TrainingDivergedError(LocalstyleError, FloatingPointError):
     """A loss or a weight became infinite or NaN; the message names the iteration and the losses."""
+
+
+def diverged_error(error, iteration, start_iter, writer, checkpointer):
+    """The TrainingDivergedError for ``error`` at ``iteration``: the losses before it, metrics.json (``writer``,
+    main process only) and the last checkpoint."""
+    before, metrics = "", "no iteration finished"
+    if writer is not None and iteration > start_iter:
+        writer.flush(iteration - 1)
+        losses = ", ".join(f"{k}={v:.4g}" for k, v in writer.latest().items() if "loss" in k)
+        before = f"; losses at iteration {iteration - 1}: {losses}"
+        metrics = f"metrics up to iteration {iteration - 1} are in {writer.json_file}"
+    last = checkpointer.get_checkpoint_file()
+    e = str(error)
+    cause = e if "iteration=" in e else f"Training diverged at iteration={iteration}: {e}{before}"
+    return TrainingDivergedError(f"{cause}; {metrics}; last good checkpoint: {last or 'none'} (lower "
+                                 f"SOLVER.BASE_LR or enable SOLVER.CLIP_GRADIENTS)")
 
 
 class Trainer:
@@ -46,11 +59,10 @@ class Trainer:
         self.device = next(model.parameters()).device
         self.optimizer = build_optimizer(cfg, model)
         self.scheduler = build_lr_scheduler(cfg, self.optimizer)
-        self.clip_gradients = build_gradient_clipper(cfg)
-        self.amp = bool(cfg.SOLVER.AMP.ENABLED) and self.device.type == "cuda"
-        if cfg.SOLVER.AMP.ENABLED and not self.amp:
+        amp = bool(cfg.SOLVER.AMP.ENABLED) and self.device.type == "cuda"
+        if cfg.SOLVER.AMP.ENABLED and not amp:
             logger.warning(f"SOLVER.AMP.ENABLED needs a CUDA device; training in float32 on {self.device}")
-        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.scaler = torch.amp.GradScaler("cuda") if amp else None
         if comm.get_world_size() > 1:
             # Buffers are synced once at construction, then stay per-process (detectron2's broadcast_buffers=False):
             # use FrozenBN, GN or SyncBN for normalization statistics shared across processes.
@@ -59,6 +71,7 @@ class Trainer:
                 forward_sync_buffers=False,
             )
         self.model = model
+        self.step = TrainStep(model, self.optimizer, self.scheduler, build_gradient_clipper(cfg), self.scaler)
         self.checkpointer = Checkpointer(model, cfg.OUTPUT_DIR, optimizer=self.optimizer, scheduler=self.scheduler,
                                          grad_scaler=self.scaler)
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
@@ -108,24 +121,15 @@ class Trainer:
                 periodic.step(self.iter)
                 eval_period = cfg.TEST.EVAL_PERIOD
                 if eval_period > 0 and (self.iter + 1) % eval_period == 0 and self.iter + 1 < self.max_iter:
-                    self._eval_and_log(writer, best)
+                    eval_and_log(cfg, self.model, self.iter, writer, best)
             done = self.max_iter - self.start_iter
             if done > 0:
                 total = time.perf_counter() - start
                 logger.info(f"Total training time: {total:.1f} s ({total / done:.4f} s/it over {done} iterations)")
             if cfg.DATASETS.TEST:
-                results = self._eval_and_log(writer, best)
+                results = eval_and_log(cfg, self.model, self.iter, writer, best)
         except FloatingPointError as e:
-            before, metrics = "", "no iteration finished"
-            if writer is not None and self.iter > self.start_iter:
-                writer.flush(self.iter - 1)
-                losses = ", ".join(f"{k}={v:.4g}" for k, v in writer.latest().items() if "loss" in k)
-                before = f"; losses at iteration {self.iter - 1}: {losses}"
-                metrics = f"metrics up to iteration {self.iter - 1} are in {writer.json_file}"
-            last = self.checkpointer.get_checkpoint_file()
-            cause = str(e) if "iteration=" in str(e) else f"Training diverged at iteration={self.iter}: {e}{before}"
-            raise TrainingDivergedError(f"{cause}; {metrics}; last good checkpoint: {last or 'none'} (lower "
-                                        f"SOLVER.BASE_LR or enable SOLVER.CLIP_GRADIENTS)") from None
+            raise diverged_error(e, self.iter, self.start_iter, writer, self.checkpointer) from None
         finally:
             if writer is not None:
                 writer.close()
@@ -137,92 +141,8 @@ class Trainer:
         return results
 
     def run_step(self, batch):
-        """Forward, loss check, backward, (clip), optimizer and scheduler step for one batch; returns the scalars
-        to log: losses averaged over processes, ``total_loss``, ``lr`` and ``images`` (global batch size)."""
-        with torch.autocast(device_type=self.device.type, enabled=self.amp):
-            loss_dict = self.model(batch)
-        losses = sum(loss_dict.values())
-        names = sorted(loss_dict)
-        stats = torch.stack([loss_dict[k].detach().float() for k in names]
-                            + [torch.tensor(float(len(batch)), device=losses.device)])
-        stats = comm.all_reduce_sum(stats).tolist()
-        world = comm.get_world_size()
-        metrics = {k: v / world for k, v in zip(names, stats)}
-        metrics["total_loss"] = sum(metrics.values())
-        if not torch.isfinite(torch.tensor(stats)).all():
-            raise FloatingPointError(
-                f"Loss became infinite or NaN at iteration={self.iter}! loss_dict = "
-                + ", ".join(f"{k}={v:.6g}" for k, v in metrics.items())
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(losses).backward()
-            if self.clip_gradients is not None:
-                self.scaler.unscale_(self.optimizer)
-                self.clip_gradients(self._params())
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            losses.backward()
-            if self.clip_gradients is not None:
-                self.clip_gradients(self._params())
-            self.optimizer.step()
-        metrics["lr"] = self.optimizer.param_groups[0]["lr"]
-        self.scheduler.step()
-        metrics["images"] = stats[-1]
-        return metrics
+        """One iteration (:class:`TrainStep`) on ``batch``; returns the scalars to log."""
+        return self.step(batch, self.iter)
 
-    def _params(self):
-        return [p for group in self.optimizer.param_groups for p in group["params"]]
-
-    def _eval_and_log(self, writer, best=None):
-        """TEST.PRECISE_BN, evaluation, TEST.VAL_LOSS; metrics.json gets ``[<dataset>/]{bbox,segm}/<metric>`` and
-        ``val_*``; then SOLVER.BEST_CHECKPOINT."""
-        if self.cfg.DATASETS.TEST:
-            precise_bn(self.cfg, self.model, self.iter + 1)
-        results = self.test(self.cfg, self.model, iteration=self.iter)
-        flat = {f"{name}/{task}/{k}" if len(results) > 1 else f"{task}/{k}": v for name, res in results.items()
-                for task in ("bbox", "segm", "sem_seg") for k, v in res.get(task, {}).items()}
-        if self.cfg.TEST.VAL_LOSS and self.cfg.DATASETS.TEST:
-            flat.update(validation_loss(self.cfg, self.model))
-        if writer is not None and flat:
-            writer.write_scalars(self.iter, flat)
-        if best is not None:
-            best.step(self.iter, flat)
-        comm.synchronize()
-        return results
-
-    @classmethod
-    def test_with_TTA(cls, cfg, model):
-        """:meth:`test` with TEST.AUG's test-time augmentation, into ``OUTPUT_DIR/inference_TTA``; returns
-        ``{"<dataset>_TTA": results}``."""
-        from localstyle.modeling.test_time_augmentation import GeneralizedRCNNWithTTA
-
-        logger.info(f"Evaluating with test-time augmentation: sizes {tuple(cfg.TEST.AUG.MIN_SIZES)}, "
-                    f"flip {cfg.TEST.AUG.FLIP}")
-        results = cls.test(cfg, GeneralizedRCNNWithTTA(cfg, unwrap_model(model)), output_name="inference_TTA")
-        return {f"{name}_TTA": res for name, res in results.items()}
-
-    @staticmethod
-    def test(cfg, model, iteration=None, output_name="inference"):
-        """Evaluate ``model`` on every DATASETS.TEST entry; on the main process returns ``{dataset: results}``,
-        writes ``OUTPUT_DIR/<output_name>[/<dataset>]/{coco_instances_results.json, results.json, pr_curves.npz,
-        ap_table.md}`` (results.json has ``sem_seg`` figures for semantic models and, merged per image, for
-        instance models) and logs the tables."""
-        from localstyle.data.build import build_detection_test_loader
-
-        model = unwrap_model(model)
-        all_results = {}
-        for name in cfg.DATASETS.TEST:
-            output_dir = os.path.join(cfg.OUTPUT_DIR, output_name)
-            if len(cfg.DATASETS.TEST) > 1:
-                output_dir = os.path.join(output_dir, safe_path_component(name))
-            loader = build_detection_test_loader(cfg, name)
-            results = inference_on_dataset(model, loader, build_evaluator(cfg, name, output_dir))
-            if comm.is_main_process():
-                extra = {"dataset": name, "iteration": iteration, "weights": cfg.MODEL.WEIGHTS}
-                table = save_evaluation(results, output_dir, extra=extra)
-                logger.info(f"Evaluation results for {name} (iteration {iteration}), "
-                            f"{results['timing']['inference_ms_per_image']:.1f} ms/image:\n{table}")
-                all_results[name] = results
-        return all_results
+    test = staticmethod(test)
+    test_with_TTA = staticmethod(test_with_TTA)

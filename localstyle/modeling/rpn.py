@@ -2,12 +2,12 @@
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchvision.ops import batched_nms
 
 from localstyle.modeling.anchor_generator import DefaultAnchorGenerator
 from localstyle.modeling.box_regression import Box2BoxTransform
 from localstyle.modeling.layers import smooth_l1_loss
 from localstyle.modeling.matcher import Matcher, pairwise_iou, subsample_labels
+from localstyle.modeling.proposal_utils import find_top_rpn_proposals
 from localstyle.utils.errors import LocalstyleError
 
 
@@ -129,38 +129,7 @@ class RPN(nn.Module):
 
     @torch.no_grad()
     def predict_proposals(self, anchors, logits, deltas, image_sizes):
-        """detectron2's ``find_top_rpn_proposals``: proposals are fixed (no gradient) for the ROI heads."""
-        num_images = logits[0].shape[0]
-        pre_nms_topk = self.pre_nms_topk[self.training]
-        post_nms_topk = self.post_nms_topk[self.training]
-        device = logits[0].device
-        batch_idx = torch.arange(num_images, device=device)
-        topk_scores, topk_boxes, level_ids = [], [], []
-        for level, (anchors_i, logits_i, deltas_i) in enumerate(zip(anchors, logits, deltas)):
-            boxes_i = self.box2box_transform.apply_deltas(
-                deltas_i.reshape(-1, 4), anchors_i.unsqueeze(0).expand(num_images, -1, -1).reshape(-1, 4)
-            ).view(num_images, -1, 4)
-            k = min(logits_i.shape[1], pre_nms_topk)
-            scores, idx = logits_i.topk(k, dim=1)
-            topk_scores.append(scores)
-            topk_boxes.append(boxes_i[batch_idx[:, None], idx])
-            level_ids.append(torch.full((k,), level, dtype=torch.int64, device=device))
-        topk_scores = torch.cat(topk_scores, dim=1)
-        topk_boxes = torch.cat(topk_boxes, dim=1)
-        level_ids = torch.cat(level_ids)
-        results = []
-        for n, (h, w) in enumerate(image_sizes):
-            boxes, scores, lvl = topk_boxes[n], topk_scores[n], level_ids
-            valid = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores)
-            if not valid.all():
-                if self.training:
-                    raise FloatingPointError("Predicted boxes or scores contain Inf/NaN. Training has diverged.")
-                boxes, scores, lvl = boxes[valid], scores[valid], lvl[valid]
-            boxes = torch.stack((boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h),
-                                 boxes[:, 2].clamp(0, w), boxes[:, 3].clamp(0, h)), dim=1)
-            keep = ((boxes[:, 2] - boxes[:, 0]) > self.min_box_size) & ((boxes[:, 3] - boxes[:, 1]) > self.min_box_size)
-            if not keep.all():
-                boxes, scores, lvl = boxes[keep], scores[keep], lvl[keep]
-            keep = batched_nms(boxes.float(), scores, lvl, self.nms_thresh)[:post_nms_topk]
-            results.append((boxes[keep], scores[keep]))
-        return results
+        """:func:`find_top_rpn_proposals` with this RPN's settings: proposals are fixed for the ROI heads."""
+        return find_top_rpn_proposals(anchors, logits, deltas, image_sizes, self.box2box_transform,
+                                      self.pre_nms_topk[self.training], self.post_nms_topk[self.training],
+                                      self.nms_thresh, self.min_box_size, self.training)

@@ -23,6 +23,58 @@ def scaled_size(shape, scale):
     return tuple(max(16, int(round(s * scale))) for s in shape)
 
 
+def adam_minimize(image, objective, callback, steps, lr):
+    """Adam on the leaf tensor ``image``, projected onto 0..1 after each step; ``callback(step, image)`` every 10
+    steps may return True to stop. Returns ``(result, stopped by callback)``."""
+    opt = torch.optim.Adam([image], lr=lr)
+    for step in range(1, steps + 1):
+        opt.zero_grad()
+        loss, _ = objective(image)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        if (step % 10 == 0 or step == steps) and callback(step, image.detach()):
+            return image.detach(), True
+    return image.detach(), False
+
+
+def lbfgs_minimize(image, objective, callback, steps, lr, line_search=True):
+    """L-BFGS on the leaf tensor ``image`` in chunks of 10 iterations (``callback(done, result)`` after each may
+    return True to stop). Returns ``(clamped result, stopped by callback)``.
+
+    L-BFGS minimizes ``objective(clamp(x, 0, 1))``, a smooth descent on what is finally shown,
+    rather than clamping the iterate (which breaks L-BFGS's curvature pairs and made the
+    objective climb again after ~100 steps).
+    """
+    chunk = 10
+    # no gradient/change tolerances: the normalized losses have tiny per-pixel gradients, and
+    # STYLE.GATYS.STEPS decides when to stop
+    opt = torch.optim.LBFGS([image], lr=lr, max_iter=chunk, history_size=50, tolerance_grad=0.0,
+                            tolerance_change=0.0, line_search_fn="strong_wolfe" if line_search else None)
+
+    def closure():
+        opt.zero_grad()
+        loss, _ = objective(image.clamp(0, 1))
+        loss.backward()
+        return loss
+
+    done, state = 0, opt.state[image]
+    while done < steps:
+        opt.param_groups[0]["max_iter"] = min(chunk, steps - done)
+        opt.param_groups[0]["max_eval"] = 2 * opt.param_groups[0]["max_iter"]
+        before = state.get("n_iter", 0)
+        opt.step(closure)
+        ran = state.get("n_iter", 0) - before
+        done += max(ran, 1)
+        result = image.detach().clamp(0, 1)
+        if callback(done, result):
+            return result, True
+        if ran == 0 or not torch.isfinite(result).all():
+            break  # stalled
+    return result, False
+
+
 class GatysOptimizer:
     """Runs the optimization; ``style_grams`` then ``run`` (targets are reusable across images)."""
 
@@ -87,51 +139,12 @@ class GatysOptimizer:
         return resize(image, full).clamp_(0, 1)
 
     def _optimize(self, image, objective, callback):
-        """Minimize ``objective`` from ``image``; returns ``(clamped result, stopped by callback)``.
-
-        L-BFGS minimizes ``objective(clamp(x, 0, 1))``, a smooth descent on what is finally shown,
-        rather than clamping the iterate (which breaks L-BFGS's curvature pairs and made the
-        objective climb again after ~100 steps); Adam projects onto 0..1 after each step.
-        """
+        """Minimize ``objective`` from ``image`` (:func:`adam_minimize` or :func:`lbfgs_minimize`); returns
+        ``(clamped result, stopped by callback)``."""
         image = image.detach().requires_grad_(True)
         if self.optimizer == "adam":
-            opt = torch.optim.Adam([image], lr=self.adam_lr)
-            for step in range(1, self.steps + 1):
-                opt.zero_grad()
-                loss, _ = objective(image)
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    image.clamp_(0, 1)
-                if (step % 10 == 0 or step == self.steps) and callback(step, image.detach()):
-                    return image.detach(), True
-            return image.detach(), False
-        chunk = 10
-        # no gradient/change tolerances: the normalized losses have tiny per-pixel gradients, and
-        # STYLE.GATYS.STEPS decides when to stop
-        opt = torch.optim.LBFGS([image], lr=self.lr, max_iter=chunk, history_size=50, tolerance_grad=0.0,
-                                tolerance_change=0.0, line_search_fn="strong_wolfe" if self.line_search else None)
-
-        def closure():
-            opt.zero_grad()
-            loss, _ = objective(image.clamp(0, 1))
-            loss.backward()
-            return loss
-
-        done, state = 0, opt.state[image]
-        while done < self.steps:
-            opt.param_groups[0]["max_iter"] = min(chunk, self.steps - done)
-            opt.param_groups[0]["max_eval"] = 2 * opt.param_groups[0]["max_iter"]
-            before = state.get("n_iter", 0)
-            opt.step(closure)
-            ran = state.get("n_iter", 0) - before
-            done += max(ran, 1)
-            result = image.detach().clamp(0, 1)
-            if callback(done, result):
-                return result, True
-            if ran == 0 or not torch.isfinite(result).all():
-                break  # stalled
-        return result, False
+            return adam_minimize(image, objective, callback, self.steps, self.adam_lr)
+        return lbfgs_minimize(image, objective, callback, self.steps, self.lr, self.line_search)
 
 
 @STYLE_METHOD_REGISTRY.register(name="gatys")

@@ -68,6 +68,37 @@ def manifest_entry(info, paths, fingerprint, records, summary):
             "fingerprint": fingerprint, "per_frame": records}
 
 
+def replay_chunks(store, done, stylizer, frames, outputs):
+    """Write the frames of finished chunks into ``outputs`` again and restore the state after them."""
+    if not done:
+        return []
+    print(f"stylize: resuming at frame {done[-1]['end']} ({len(done)} finished chunks kept)")
+    for k, chunk in enumerate(done):
+        originals = itertools.islice(frames, chunk["end"] - chunk["start"])
+        for (index, _, rgb), out, mask in zip(originals, store.frames(k, "out"), store.frames(k, "mask")):
+            outputs.add(index, rgb, out, mask)
+    stylizer.load_state(done[-1]["state"], store.load_arrays(len(done) - 1))
+    return [r for c in done for r in c["frames"]]
+
+
+def process_chunk(store, stylizer, k, chunk, fingerprint, outputs, on_frame):
+    """Stylize one chunk, store it (videos, state, record), add it to the outputs; returns its records."""
+    writers = store.writers(k)
+    records = []
+    for (index, _, rgb, _), (outcome, used, record) in zip(chunk, stylizer.process(chunk)):
+        if on_frame is not None:
+            on_frame(index, rgb, outcome, used, record)
+        mask = np.repeat(np.round(used * 255).astype(np.uint8)[..., None], 3, axis=2)
+        writers["out"].write(outcome)
+        writers["mask"].write(mask)
+        outputs.add(index, rgb, outcome, mask)
+        records.append(record)
+    meta, arrays = stylizer.state()
+    store.finish(k, writers, {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1,
+                              "frames": records, "state": meta}, arrays)
+    return records
+
+
 class VideoRunner:
     """Stylizes clips into ``output_dir``; ``run(source)`` -> summary dict."""
 
@@ -121,7 +152,7 @@ class VideoRunner:
         outputs = ClipOutputs(paths, self.codec, info.fps, size,
                               key_frame_indices(total, cfg.VIDEO.KEY_FRAMES, cfg.VIDEO.CHUNK_SIZE))
         try:
-            records = self._replay(store, done, stylizer, frames, outputs)
+            records = replay_chunks(store, done, stylizer, frames, outputs)
             t_run, k = time.perf_counter(), len(done)
             with tqdm(total=total, initial=start, unit="frame", desc=info.stem, dynamic_ncols=True) as bar:
                 while True:
@@ -133,7 +164,7 @@ class VideoRunner:
                         chunk = []  # Ctrl-C ends a camera clip: keep what was filmed
                     if not chunk:
                         break
-                    records += self._process_chunk(store, stylizer, k, chunk, fingerprint, outputs, on_frame)
+                    records += process_chunk(store, stylizer, k, chunk, fingerprint, outputs, on_frame)
                     bar.update(len(chunk))
                     k += 1
             if not records:
@@ -155,32 +186,3 @@ class VideoRunner:
         print(f"stylize: {info.stem}: {len(records)} frames ({summary['processed']} processed at {fps_done:.2f} "
               f"frames/s), codec {self.codec}; outputs in {self.output_dir}")
         return summary
-
-    def _replay(self, store, done, stylizer, frames, outputs):
-        """Write the frames of finished chunks into ``outputs`` again and restore the state after them."""
-        if not done:
-            return []
-        print(f"stylize: resuming at frame {done[-1]['end']} ({len(done)} finished chunks kept)")
-        for k, chunk in enumerate(done):
-            originals = itertools.islice(frames, chunk["end"] - chunk["start"])
-            for (index, _, rgb), out, mask in zip(originals, store.frames(k, "out"), store.frames(k, "mask")):
-                outputs.add(index, rgb, out, mask)
-        stylizer.load_state(done[-1]["state"], store.load_arrays(len(done) - 1))
-        return [r for c in done for r in c["frames"]]
-
-    def _process_chunk(self, store, stylizer, k, chunk, fingerprint, outputs, on_frame):
-        """Stylize one chunk, store it (videos, state, record), add it to the outputs; returns its records."""
-        writers = store.writers(k)
-        records = []
-        for (index, _, rgb, _), (outcome, used, record) in zip(chunk, stylizer.process(chunk)):
-            if on_frame is not None:
-                on_frame(index, rgb, outcome, used, record)
-            mask = np.repeat(np.round(used * 255).astype(np.uint8)[..., None], 3, axis=2)
-            writers["out"].write(outcome)
-            writers["mask"].write(mask)
-            outputs.add(index, rgb, outcome, mask)
-            records.append(record)
-        meta, arrays = stylizer.state()
-        store.finish(k, writers, {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1,
-                                  "frames": records, "state": meta}, arrays)
-        return records
