@@ -30,12 +30,13 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 
+from localstyle.engine.hooks import read_metrics as read_metrics_file
+from localstyle.engine.launch import find_free_port
 from localstyle.utils.cli import argument_parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,12 +88,9 @@ def last_lines(text, n=3):
 
 
 def read_metrics_all(output_dir):
-    """metrics.json records (one JSON object per line)."""
+    """metrics.json records (one JSON object per line); none when the run wrote no metrics.json."""
     path = os.path.join(output_dir, "metrics.json")
-    if not os.path.isfile(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_metrics_file(path) if os.path.isfile(path) else []
 
 
 def read_metrics(output_dir):
@@ -199,12 +197,6 @@ def resume_exact(ctx):
                           "in roi_align/index_add backward are not deterministic)")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def tiny_train_cmd(output_dir, iters, device):
     return [sys.executable, "train_net.py", "--config-file", TINY_CFG, "MODEL.DEVICE", device,
             "SOLVER.MAX_ITER", str(iters), "SOLVER.CHECKPOINT_PERIOD", str(iters), "DATASETS.TEST", "()",
@@ -227,7 +219,7 @@ def nccl_check(ctx, name, launcher):
 @check
 def ddp_nccl_num_gpus(ctx):
     return nccl_check(ctx, "ddp_nccl_num_gpus", [sys.executable, "train_net.py", "--num-gpus", "1", "--dist-url",
-                                                 f"tcp://127.0.0.1:{free_port()}"])
+                                                 f"tcp://127.0.0.1:{find_free_port()}"])
 
 
 @check

@@ -8,8 +8,7 @@ import torch
 from engine_helpers import UNITTEST_CONFIG, make_tiny_synthetic
 from localstyle.config import load_config
 from localstyle.engine.defaults import default_setup
-from localstyle.engine import launch as launch_module
-from localstyle.engine.launch import launch
+from localstyle.engine.launch import find_free_port, launch
 from localstyle.engine.trainer import Trainer
 from localstyle.utils import comm
 
@@ -76,7 +75,7 @@ def _record_group(record_dir):
 
 
 def test_explicit_dist_url_makes_a_process_group_for_one_process(tmp_path):
-    launch(_record_group, 1, dist_url=f"tcp://127.0.0.1:{launch_module._find_free_port()}", args=(str(tmp_path),))
+    launch(_record_group, 1, dist_url=f"tcp://127.0.0.1:{find_free_port()}", args=(str(tmp_path),))
     assert json.loads((tmp_path / "group.json").read_text()) == {"initialized": True, "world": 1, "backend": "gloo"}
     launch(_record_group, 1, dist_url="auto", args=(str(tmp_path),))  # the default: one process, no group
     assert json.loads((tmp_path / "group.json").read_text())["initialized"] is False

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = datetime.timedelta(minutes=30)
 
 
-def _find_free_port():
+def find_free_port():
+    """A TCP port that is free on this machine now (for a local ``--dist-url``)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("", 0))
         return sock.getsockname()[1]
@@ -53,7 +54,7 @@ def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist
     if dist_url in (None, "", "auto"):
         if num_machines != 1:
             raise LocalstyleError("--dist-url auto works on one machine only; give tcp://host:port of machine 0")
-        dist_url = f"tcp://127.0.0.1:{_find_free_port()}"
+        dist_url = f"tcp://127.0.0.1:{find_free_port()}"
     if torch.cuda.is_available() and num_gpus_per_machine > torch.cuda.device_count():
         raise LocalstyleError(
             f"--num-gpus {num_gpus_per_machine} but only {torch.cuda.device_count()} CUDA devices are visible"

@@ -9,14 +9,13 @@ import numpy as np
 import torch
 
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image
+from localstyle.utils.image_io import list_image_files, read_image
 
 
 def list_inputs(spec):
     """Image paths for ``spec``: a file, a folder (its images, sorted) or a glob pattern."""
     if os.path.isdir(spec):
-        paths = [os.path.join(spec, f) for f in sorted(os.listdir(spec))
-                 if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+        paths = list_image_files(spec)
     elif os.path.isfile(spec):
         paths = [spec]
     else:

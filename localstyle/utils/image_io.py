@@ -11,6 +11,12 @@ from localstyle.utils.file_io import atomic_open
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
+def list_image_files(folder):
+    """The image files of ``folder`` (by extension, hidden files left out), sorted by name."""
+    return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
+            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+
+
 def read_image(path, format="RGB"):
     """Read ``path`` as an H x W x 3 uint8 array in ``format`` ("RGB" or "BGR").
 

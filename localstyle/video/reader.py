@@ -11,7 +11,7 @@ import os
 import cv2
 
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image
+from localstyle.utils.image_io import list_image_files, read_image
 from localstyle.video.writer import quiet_stderr
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".gif")
@@ -72,8 +72,7 @@ class _FolderReader:
     """Frames stored as image files in a folder, in file-name order."""
 
     def __init__(self, folder, default_fps):
-        self.paths = [os.path.join(folder, f) for f in sorted(os.listdir(folder))
-                      if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+        self.paths = list_image_files(folder)
         if not self.paths:
             raise LocalstyleError(f"{folder}: no frames (image files) in this folder")
         h, w = read_image(self.paths[0]).shape[:2]
