@@ -9,6 +9,8 @@ import itertools
 import numpy as np
 import torch
 
+from localstyle.data.annotations import polygons_to_mask
+
 
 class Boxes:
     """N x 4 float tensor of (x0, y0, x1, y1) boxes in absolute pixels."""
@@ -128,15 +130,6 @@ class PolygonMasks:
     @staticmethod
     def cat(masks_list):
         return PolygonMasks([polys for m in masks_list for polys in m.polygons])
-
-
-def polygons_to_mask(polygons, height, width):
-    """Rasterize one instance's polygons (flat xy sequences) into a ``height`` x ``width`` uint8 0/1 array."""
-    from pycocotools import mask as mask_utils
-
-    if not polygons:
-        return np.zeros((height, width), dtype=np.uint8)
-    return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(list(polygons), height, width)))
 
 
 class Instances:

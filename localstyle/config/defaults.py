@@ -372,6 +372,7 @@ _C.MASKS.SEMANTIC_BAND = 8
 # Batch stylization (stylize_net.py).
 _C.STYLIZE = CN()
 _C.STYLIZE.BATCH_SIZE = 4
+# Threads decoding the next images while a batch is stylized (0: decode in the main thread).
 _C.STYLIZE.NUM_WORKERS = 2
 _C.STYLIZE.STRIP = True
 

@@ -1,13 +1,18 @@
 """COCO annotation fields as arrays: segmentations (polygons, RLE) -> masks, ``bbox`` -> XYXY boxes.
 
-Imports no torchvision, so the stylization path (annotation mask source) starts quickly.
+Numpy only (no torch), so the stylization path (annotation mask source) starts quickly.
 """
 import numpy as np
-import torch
 from pycocotools import mask as mask_utils
 
 from localstyle.data.coco import BoxMode
-from localstyle.structures import polygons_to_mask
+
+
+def polygons_to_mask(polygons, height, width):
+    """Rasterize one instance's polygons (flat xy sequences) into a ``height`` x ``width`` uint8 0/1 array."""
+    if not polygons:
+        return np.zeros((height, width), dtype=np.uint8)
+    return mask_utils.decode(mask_utils.merge(mask_utils.frPyObjects(list(polygons), height, width)))
 
 
 def segmentation_to_mask(segmentation, height, width):
@@ -22,9 +27,9 @@ def segmentation_to_mask(segmentation, height, width):
 
 
 def annotations_to_boxes(annotations, dtype=np.float32):
-    """N x 4 XYXY boxes (a ``dtype`` tensor) from annotation dicts (XYWH_ABS or XYXY_ABS)."""
+    """N x 4 XYXY boxes (a ``dtype`` array) from annotation dicts (XYWH_ABS or XYXY_ABS)."""
     boxes = np.array([a["bbox"] for a in annotations], dtype=dtype).reshape(-1, 4)
     modes = [a.get("bbox_mode", BoxMode.XYWH_ABS) for a in annotations]
     xywh = np.array([m == BoxMode.XYWH_ABS for m in modes], dtype=bool)
     boxes[xywh, 2:] += boxes[xywh, :2]
-    return torch.from_numpy(boxes)
+    return boxes

@@ -44,7 +44,7 @@ def from_annotations(annotations, height, width):
     masks = [segmentation_to_mask(a["segmentation"], height, width).astype(bool) if a.get("segmentation")
              else None for a in annotations]
     scores = [float(a["score"]) for a in annotations] if annotations and "score" in annotations[0] else None
-    return VisInstances(annotations_to_boxes(annotations).numpy(), [int(a["category_id"]) for a in annotations],
+    return VisInstances(annotations_to_boxes(annotations), [int(a["category_id"]) for a in annotations],
                         scores, masks, [bool(a.get("iscrowd", 0)) for a in annotations])
 
 

@@ -6,7 +6,7 @@ import logging
 import os
 
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.file_io import atomic_write_json
+from localstyle.utils.file_io import atomic_write_json, cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ def cached_export(cfg, fmt, model=None):
     for a ``model`` given here.
     """
     from localstyle.export.exporter import EXPORT_FILES, build_inference_model, export_predictor
-    from localstyle.modeling.weight_loading import cache_dir
 
     report = None
     if model is not None:

@@ -1,10 +1,9 @@
 """Mask sources: where the instances to style come from (``MASKS.SOURCE``).
 
-Importing this package registers every source in :data:`MASK_SOURCE_REGISTRY` (``annotations``,
-``predictor``, ``semantic``, ``predictor+semantic``); build one with :func:`build_mask_source`. The interface is
-in :mod:`localstyle.masks.base`.
+The sources (``annotations``, ``predictor``, ``semantic``, ``predictor+semantic``) live in modules of their own
+that register themselves in :data:`MASK_SOURCE_REGISTRY`; :func:`build_mask_source` imports the one a config
+names on first use. The interface is in :mod:`localstyle.masks.base`.
 """
-from localstyle.masks import annotations, predictor, semantic  # noqa: F401  (register the sources)
 from localstyle.masks.base import Detections, MaskSource
 from localstyle.masks.build import MASK_SOURCE_REGISTRY, build_mask_source
 

@@ -56,7 +56,7 @@ class AnnotationMasks(MaskSource):
         if not anns:
             return Detections.empty(h, w)
         masks = np.stack([segmentation_to_mask(a["segmentation"], h, w).astype(bool) for a in anns])
-        return Detections([a["category_id"] for a in anns], np.ones(len(anns)), annotations_to_boxes(anns, np.float64).numpy(),
+        return Detections([a["category_id"] for a in anns], np.ones(len(anns)), annotations_to_boxes(anns, np.float64),
                           masks)
 
     def __call__(self, records):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.file_io import atomic_open, atomic_torch_save
+from localstyle.utils.file_io import atomic_open, atomic_torch_save, cache_dir
 from localstyle.utils.safe_pickle import load_weights_file
 
 logger = logging.getLogger(__name__)
@@ -36,11 +36,6 @@ COCO_IDS = [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69,
 TORCHVISION_PIXEL_MEAN = [123.675, 116.28, 103.53]
 TORCHVISION_PIXEL_STD = [58.395, 57.12, 57.375]
 _TV_WEIGHTS_NAME = re.compile(r"^[A-Za-z0-9_]+_Weights\.[A-Za-z0-9_]+$")
-
-
-def cache_dir():
-    """Download cache: ``$LOCALSTYLE_CACHE`` or ``~/.cache/localstyle``."""
-    return os.environ.get("LOCALSTYLE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "localstyle")
 
 
 def download(url):

@@ -17,9 +17,8 @@ import numpy as np
 from localstyle.style.build import STYLE_METHOD_REGISTRY
 from localstyle.style.onnx_batching import (MIN_SIDE, load_dynamic_session, onnx_providers, open_session,
                                             stylize_in_batches)
-from localstyle.style.tensors import style_key
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.image_io import resize_image
+from localstyle.utils.image_io import image_digest, resize_image
 
 
 def model_dir():
@@ -76,7 +75,7 @@ class ArbitraryStylizer:
 
     def style_embedding(self, style):
         """Embedding of one style image, computed once and cached by the array's content."""
-        key = style_key(style)
+        key = image_digest(style)
         if key not in self._embeddings:
             self._embeddings[key] = self.embed([style])
         return self._embeddings[key]

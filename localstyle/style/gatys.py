@@ -5,10 +5,11 @@ import torch.nn.functional as F
 
 from localstyle.style.build import STYLE_METHOD_REGISTRY
 from localstyle.style.losses import StyleObjective, gram_matrix
-from localstyle.style.tensors import style_key, to_tensor, to_uint8
+from localstyle.style.tensors import to_tensor, to_uint8
 from localstyle.style.vgg import build_vgg_from_cfg
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.image_io import image_digest
 
 
 def resize(image, size):
@@ -164,7 +165,7 @@ class GatysMethod:
 
     def style_targets(self, style, scale=1.0):
         """Gram targets of ``style`` (uint8 RGB) at ``scale``; computed once, then cached."""
-        key = (style_key(style), scale)
+        key = (image_digest(style), scale)
         if key not in self._targets:
             s = to_tensor(style, self.device)
             if self.style_size > 0:

@@ -4,13 +4,17 @@
 and spatial sizes of a fully convolutional NHWC network); :func:`stylize_in_batches` groups RGB uint8
 images by processing shape and runs a network callback on batches of them.
 """
+import hashlib
+import logging
 import os
 
 import numpy as np
 
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import atomic_open, cache_dir
 from localstyle.utils.image_io import resize_image
 
+logger = logging.getLogger(__name__)
 MIN_SIDE = 32  # smaller sides are upscaled before the network (it downsamples by 4 and reflect-pads)
 
 
@@ -18,24 +22,43 @@ def onnx_providers(device="cpu"):
     """onnxruntime execution providers for a torch-style device string ("cpu", "cuda", "cuda:1")."""
     import onnxruntime as ort
 
-    if str(device).startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-        index = str(device).partition(":")[2] or "0"
-        return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
+    if str(device).startswith("cuda"):
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            index = str(device).partition(":")[2] or "0"
+            return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
+        logger.warning("MODEL.DEVICE %s: onnxruntime has no CUDA provider here (onnxruntime-gpu and a GPU), "
+                       "using cpu", device)
     return ["CPUExecutionProvider"]
 
 
 def load_dynamic_session(path, providers=("CPUExecutionProvider",), threads=0):
-    """Load an NHWC ONNX image network with its batch and spatial input sizes made free.
+    """Session of an NHWC ONNX image network with its batch and spatial input sizes made free.
 
-    Constant ``Reshape`` targets of the form ``[1, C, 1, 1]`` become ``[-1, C, 1, 1]`` so instance-norm
-    moments keep one row per image; every 4-d input and output gets symbolic N, H, W dimensions.
+    The relaxed model (see :func:`free_batch_and_size`) is written once into the cache, keyed by the file's
+    sha256, so later runs open it directly without importing the onnx package (~0.5 s of start-up).
     """
+    if not os.path.isfile(path):
+        raise LocalstyleError(f"{path}: ONNX model file not found")
+    with open(path, "rb") as f:
+        data = f.read()
+    cached = os.path.join(cache_dir(), "onnx", f"{hashlib.sha256(data).hexdigest()[:24]}-dynamic.onnx")
+    if not os.path.isfile(cached):
+        relaxed = free_batch_and_size(data)
+        try:
+            with atomic_open(cached, "wb") as f:
+                f.write(relaxed)
+        except OSError:  # a read-only cache: run the relaxed model from memory
+            return open_session(relaxed, providers, threads, source=path)
+    return open_session(cached, providers, threads, source=path)
+
+
+def free_batch_and_size(data):
+    """Serialized ONNX model ``data`` with constant ``Reshape`` targets ``[1, C, 1, 1]`` made ``[-1, C, 1, 1]``
+    (instance-norm moments keep one row per image) and symbolic N, H, W dimensions on every 4-d input and output."""
     import onnx
     from onnx import numpy_helper
 
-    if not os.path.isfile(path):
-        raise LocalstyleError(f"{path}: ONNX model file not found")
-    model = onnx.load(path)
+    model = onnx.load_from_string(data)
     initializers = {init.name: init for init in model.graph.initializer}
     for node in model.graph.node:
         if node.op_type == "Reshape" and node.input[1] in initializers:
@@ -49,7 +72,7 @@ def load_dynamic_session(path, providers=("CPUExecutionProvider",), threads=0):
             for k, symbol in enumerate(("N", "H", "W")):
                 dims[k].dim_param = f"{value.name}_{symbol}"
     del model.graph.value_info[:]
-    return open_session(model.SerializeToString(), providers, threads, source=path)
+    return model.SerializeToString()
 
 
 def open_session(model, providers=("CPUExecutionProvider",), threads=0, source=None):

@@ -1,14 +1,6 @@
-"""Small conversions shared by the style methods: uint8 RGB arrays <-> float tensors, style cache keys."""
-import hashlib
-
+"""Small conversions shared by the torch style methods: uint8 RGB arrays <-> float tensors."""
 import numpy as np
 import torch
-
-
-def style_key(style):
-    """Cache key of a style image array: a hash of its shape and bytes."""
-    style = np.ascontiguousarray(style)
-    return hashlib.sha1(repr(style.shape).encode() + style.tobytes()).hexdigest()
 
 
 def to_tensor(image, device="cpu"):

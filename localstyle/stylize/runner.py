@@ -10,7 +10,6 @@ from localstyle.stylize.inputs import image_loader, output_stem
 from localstyle.stylize.outputs import Manifest, OutputPaths, manifest_entry, settings_of, write_outputs
 from localstyle.stylize.plan import Planner, stylize_plans
 from localstyle.stylize.styles import StyleBook
-from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import ensure_writable_dir
 
@@ -21,7 +20,6 @@ class StylizeRunner:
     def __init__(self, cfg, output_dir, overwrite=False):
         ensure_writable_dir(output_dir, "--output")  # before any model is built
         cfg = cfg.clone()
-        cfg.MODEL.DEVICE = resolve_device(cfg)
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
         self.styles = StyleBook(cfg)
         self.masks = build_mask_source(cfg)

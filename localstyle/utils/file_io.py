@@ -42,6 +42,11 @@ def atomic_open(path, mode="w", **kwargs):
         raise
 
 
+def cache_dir():
+    """localstyle's cache folder (downloads, exported models): ``$LOCALSTYLE_CACHE`` or ``~/.cache/localstyle``."""
+    return os.environ.get("LOCALSTYLE_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "localstyle")
+
+
 def ensure_writable_dir(path, what):
     """Create the folder ``path`` if needed and check that a file can be written in it, before any work is
     done; otherwise a one-line :class:`LocalstyleError` naming ``what`` (e.g. ``--output``)."""

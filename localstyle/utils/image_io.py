@@ -1,4 +1,5 @@
 """Reading and writing images: EXIF orientation applied, any mode converted, clear errors."""
+import hashlib
 import os
 
 import cv2
@@ -9,6 +10,12 @@ from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def image_digest(image):
+    """Cache key of an image array: a hash of its shape and bytes."""
+    image = np.ascontiguousarray(image)
+    return hashlib.sha1(repr(image.shape).encode() + image.tobytes()).hexdigest()
 
 
 def list_image_files(folder):

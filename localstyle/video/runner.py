@@ -20,7 +20,6 @@ from localstyle.masks import build_mask_source
 from localstyle.style import build_style_method
 from localstyle.stylize.outputs import Manifest, settings_of
 from localstyle.stylize.styles import StyleBook
-from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import ensure_writable_dir
 from localstyle.video.chunks import ChunkStore
@@ -105,7 +104,6 @@ class VideoRunner:
     def __init__(self, cfg, output_dir, overwrite=False, mask_source=None):
         ensure_writable_dir(output_dir, "--output")  # before any model is built
         cfg = cfg.clone()
-        cfg.MODEL.DEVICE = resolve_device(cfg)
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
         self.styles = StyleBook(cfg)
         if cfg.VIDEO.CHUNK_SIZE < 1:
