@@ -17,7 +17,7 @@ STYLE.GATYS.STEPS of its config. The predictor-driven pipeline (``--pipeline-ima
 from a calibrated random-init model finding a few people per photo + arbitrary at 512 px) runs in this process:
 our runner as configured (default MODEL.RUNTIME, batches, decode workers) vs a naive loop (the same runner with
 the eager predictor, one image at a time, no workers), target >= 2x. Prints images/s and ends with
-``result: batch_arbitrary_throughput ratio=<ours/baseline> target>=1.0``.
+``result: batch_arbitrary_throughput ratio=<ours/baseline> target>=1.2``.
 
   python benchmarks/bench_batch_stylize.py [--num-images 20] [--repeats 2] [--gatys-steps 3] [--pipeline-images 8]
 """
@@ -235,7 +235,7 @@ def main():
                   f"(target >= 2); runs (s): naive {[round(t, 2) for t in secs['naive']]}, "
                   f"ours {[round(t, 2) for t in secs['ours']]}")
         print(f"runs (s): baseline {[round(t, 2) for t in base]}, ours {[round(t, 2) for t in ours]}")
-        print(f"result: batch_arbitrary_throughput ratio={ours_ips / base_ips:.2f} target>=1.0")
+        print(f"result: batch_arbitrary_throughput ratio={ours_ips / base_ips:.2f} target>=1.2")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

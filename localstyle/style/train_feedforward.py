@@ -26,7 +26,7 @@ from localstyle.style.vgg import build_vgg_from_cfg
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open
-from localstyle.utils.image_io import IMAGE_EXTENSIONS, read_image, resize_image, resize_longest
+from localstyle.utils.image_io import list_image_files, read_image, resize_image, resize_longest
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +46,7 @@ def list_training_images(cfg):
     else:
         if not os.path.isdir(ff.IMAGE_DIR):
             raise LocalstyleError(f"{ff.IMAGE_DIR}: training image folder not found (FEEDFORWARD.IMAGE_DIR)")
-        paths = sorted(
-            os.path.join(root, name)
-            for root, _, names in os.walk(ff.IMAGE_DIR)
-            for name in names
-            if name.lower().endswith(IMAGE_EXTENSIONS)
-        )
+        paths = list_image_files(ff.IMAGE_DIR, recursive=True)
         source = ff.IMAGE_DIR
     if not paths:
         raise LocalstyleError(f"{source}: no training images found")

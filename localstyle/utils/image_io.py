@@ -18,10 +18,17 @@ def image_digest(image):
     return hashlib.sha1(repr(image.shape).encode() + image.tobytes()).hexdigest()
 
 
-def list_image_files(folder):
-    """The image files of ``folder`` (by extension, hidden files left out), sorted by name."""
-    return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
-            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+def list_image_files(folder, recursive=False):
+    """The image files of ``folder`` (by extension, hidden files left out), sorted by path; with ``recursive``
+    also those of its subfolders (hidden folders left out)."""
+    if not recursive:
+        return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
+                if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+    paths = []
+    for root, dirs, _ in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        paths += list_image_files(root)
+    return sorted(paths)
 
 
 def read_image(path, format="RGB"):
