@@ -1,8 +1,6 @@
 """Export the whole predictor (``TracingPredictor``) to ONNX or TorchScript, and load weights for it."""
 import hashlib
 import os
-import shutil
-import tempfile
 import warnings
 
 import torch
@@ -10,7 +8,7 @@ import torch
 from localstyle.export.fold import fold_frozen_batchnorm
 from localstyle.export.tracing import TracingPredictor
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.file_io import atomic_open
+from localstyle.utils.file_io import atomic_open, atomic_path
 
 # format -> file name inside the export folder
 EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.ts"}
@@ -67,21 +65,15 @@ def export_predictor(model, cfg, fmt, output_dir):
     path = os.path.join(output_dir, EXPORT_FILES[fmt])
     wrapper = TracingPredictor(model.cpu().eval()).eval()
     inputs = sample_inputs(cfg)
-    tmp = tempfile.mkdtemp(dir=output_dir, prefix=".export-")
-    try:
-        tmp_path = os.path.join(tmp, EXPORT_FILES[fmt])
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about shape-dependent values are expected here
-            if fmt == "torchscript":
-                torch.jit.save(torch.jit.trace(wrapper, inputs, check_trace=False), tmp_path)
-            else:
-                torch.onnx.export(wrapper, inputs, tmp_path, dynamo=False, opset_version=ONNX_OPSET,
-                                  input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, external_data=False,
-                                  dynamic_axes={"image": [1, 2], "boxes": [0], "scores": [0], "classes": [0],
-                                                "masks": [0, 1, 2]})
-        os.replace(tmp_path, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with atomic_path(path) as tmp_path, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about shape-dependent values are expected here
+        if fmt == "torchscript":
+            torch.jit.save(torch.jit.trace(wrapper, inputs, check_trace=False), tmp_path)
+        else:
+            torch.onnx.export(wrapper, inputs, tmp_path, dynamo=False, opset_version=ONNX_OPSET,
+                              input_names=INPUT_NAMES, output_names=OUTPUT_NAMES, external_data=False,
+                              dynamic_axes={"image": [1, 2], "boxes": [0], "scores": [0], "classes": [0],
+                                            "masks": [0, 1, 2]})
     with atomic_open(os.path.join(output_dir, "config.yaml")) as f:
         f.write(cfg.dump())
     return path

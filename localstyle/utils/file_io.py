@@ -20,26 +20,34 @@ def _new_file_mode(path):
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="w", **kwargs):
-    """Open a temporary file next to ``path``; on success it is fsynced and renamed onto ``path``.
-
-    The file gets the permissions a direct write would give (not ``mkstemp``'s 0600).
-    """
+def atomic_path(path):
+    """A temporary file path next to ``path`` (same extension), for writers that take a file name; when the block
+    ends without an exception the file gets the permissions a direct write would give (not ``mkstemp``'s 0600)
+    and is renamed onto ``path``, otherwise it is removed."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    base = os.path.basename(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{os.path.splitext(base)[1]}", dir=directory)
+    os.close(fd)
     try:
-        os.fchmod(fd, _new_file_mode(path))
-        with os.fdopen(fd, mode, **kwargs) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path, mode="w", **kwargs):
+    """Open a temporary file next to ``path``; on success it is fsynced and renamed onto ``path``
+    (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as f:
+        yield f
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def cache_dir():
