@@ -20,10 +20,12 @@ import numpy as np
 from localstyle.data.person_subset import JSON_LIBRARY, dump_json_bytes
 from localstyle.utils.cli import argument_parser
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL_IMAGES, ANNS_PER_IMAGE, PERSON_FRACTION, TARGET = 118287, 7.3, 0.45, 1.5
 
 CHILD = r"""
 import json, resource, sys, time
+from localstyle.data import person_subset
 from localstyle.data.person_subset import read_json, write_json, prepare_person_subset
 mode, root, out = sys.argv[1:4]
 t = time.perf_counter()
@@ -34,7 +36,8 @@ else:
     split = prepare_person_subset(root, out, ["train2017"])["splits"]["train2017"]
     info = {{k: split[k] for k in ("kept_images", "kept_annotations", "dropped_annotations")}}
 elapsed = time.perf_counter() - t
-print(json.dumps({{"seconds": elapsed, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **info}}))
+print(json.dumps({{"seconds": elapsed, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "module": person_subset.__file__, **info}}))
 """
 
 
@@ -87,13 +90,18 @@ def generate(root, num_images, seed=0):
     return path, int(per_image.sum())
 
 
-def run_child(mode, root, out, repo=None):
-    """Run the baseline or the filter in a fresh process (the checkout ``repo`` first on the path, if given)."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")]))) \
-        if repo else None
-    res = subprocess.run([sys.executable, "-c", CHILD.format(), mode, root, out], env=env,
+def run_child(mode, root, out, repo=REPO):
+    """Run the baseline or the filter in a fresh process importing ``localstyle`` from the checkout ``repo``.
+
+    The child runs in ``repo``: ``python -c`` puts its working directory first on ``sys.path``, ahead of
+    ``PYTHONPATH``, so from another checkout's root it would import that checkout's code instead."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [repo, os.environ.get("PYTHONPATH")])))
+    res = subprocess.run([sys.executable, "-c", CHILD.format(), mode, root, out], env=env, cwd=repo,
                          check=True, capture_output=True, text=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    if not os.path.realpath(out["module"]).startswith(os.path.realpath(repo) + os.sep):
+        raise SystemExit(f"the {mode} child imported {out['module']}, not the code in {repo}")
+    return out
 
 
 def main():
