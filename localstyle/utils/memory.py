@@ -1,4 +1,7 @@
-"""Memory of a process tree as Linux reports it: PSS (shared pages divided among the processes sharing them)."""
+"""Memory of a process tree as Linux reports it (PSS: shared pages divided among the processes sharing them), and
+handing memory that glibc's malloc keeps free back to the system."""
+import concurrent.futures
+import ctypes
 import os
 
 
@@ -41,3 +44,34 @@ def pss_bytes(pid):
 def summed_pss(pid=None):
     """PSS of ``pid`` (default: this process) plus all its descendants (e.g. data-loader workers), in bytes."""
     return sum(pss_bytes(p) for p in process_tree(pid))
+
+
+def _load_malloc_trim():
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc
+    except (AttributeError, OSError):
+        return None
+
+
+_MALLOC_TRIM = _load_malloc_trim()
+
+
+def release_free_memory():
+    """Give the free pages glibc's malloc keeps (in all its arenas, not only at the top of the heap) back to the
+    system (``malloc_trim(0)``); returns whether it could (False where the C library has no ``malloc_trim``)."""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
+    return True
+
+
+def in_separate_arena(fn, *args):
+    """``fn(*args)`` run in a helper thread, then :func:`release_free_memory`; returns its result.
+
+    glibc gives the thread its own malloc arena, so the temporaries ``fn`` creates and frees (e.g. a parsed JSON
+    file) leave no free holes scattered through the main thread's heap: a process forked afterwards (a data-loader
+    worker) then allocates in a compact heap instead of spreading over, and touching, pages of those holes."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        result = pool.submit(fn, *args).result()
+    release_free_memory()
+    return result
