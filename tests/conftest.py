@@ -64,8 +64,8 @@ def thin_exports(tmp_path_factory):
     cfg = thin_r50_cfg()
     model, _ = build_inference_model(cfg)
     out = tmp_path_factory.mktemp("exported")
-    return {"onnxruntime": export_predictor(model, cfg, "onnx", str(out)),
-            "torchscript": export_predictor(model, cfg, "torchscript", str(out))}
+    onnx = export_predictor(model, cfg, "onnx", str(out))
+    return {"onnxruntime": onnx, "openvino": onnx, "torchscript": export_predictor(model, cfg, "torchscript", str(out))}
 
 
 @pytest.fixture(scope="session", autouse=True)

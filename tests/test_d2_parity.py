@@ -23,7 +23,7 @@ from localstyle.modeling.postprocessing import detector_postprocess
 # model-zoo checkpoints"): float reordering noise (FrozenBN folded into the convs, other kernels), as detectron2's
 # own outputs move between 2 and 1 threads (tests/fixtures/detectron2/README.md).
 TOLERANCES = (2e-4, 2e-5, 0.9999)
-RUNTIMES = ["eager", "onnxruntime", "torchscript"]
+RUNTIMES = ["eager", "onnxruntime", "openvino", "torchscript"]
 with open(os.path.join(FIXTURES, "reference_outputs.json")) as f:
     REF = json.load(f)
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

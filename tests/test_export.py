@@ -34,7 +34,7 @@ def plain_eager():
     return model, DefaultPredictor(cfg)
 
 
-@pytest.mark.parametrize("runtime", ["onnxruntime", "torchscript"])
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino", "torchscript"])
 def test_exported_matches_eager(runtime, thin_exports, plain_eager):
     model, pred = plain_eager
     exported = DefaultPredictor(thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", runtime,
@@ -96,7 +96,8 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
                         (["MODEL.RUNTIME", "onnxruntime", "MODEL.EXPORTED", str(tmp_path / "no.onnx")], "no such"),
                         (["MODEL.RUNTIME", "onnxruntime", "MODEL.EXPORTED", thin_exports["torchscript"]],
                          "cannot load ONNX model"),
-                        (["MODEL.RUNTIME", "torchscript", "MODEL.PRECISION", "bf16"], "eager")]:
+                        (["MODEL.RUNTIME", "torchscript", "MODEL.PRECISION", "bf16"], "eager or openvino"),
+                        (["MODEL.RUNTIME", "openvino", "MODEL.EXPORTED", thin_exports["torchscript"]], "OpenVINO")]:
         with pytest.raises(LocalstyleError, match=words):
             build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *opts))
     # a model the exporter does not cover (no mask head here; DeepLabv3 alike) runs eager instead of failing

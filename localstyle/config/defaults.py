@@ -23,14 +23,14 @@ _C.MODEL.WEIGHTS = ""
 _C.MODEL.WEIGHTS_TRUSTED = False
 _C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
 _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
-# How DefaultPredictor, evaluation and stylize_net.py run the model: eager (PyTorch), onnxruntime or torchscript
-# (the whole predictor exported by tools/export_model.py; see README "Exported predictor and runtimes").
-# onnxruntime is the default: the fastest on CPU in benchmarks/bench_predictor.py, within the parity tolerances.
-_C.MODEL.RUNTIME = "onnxruntime"
-# The exported model file for MODEL.RUNTIME onnxruntime/torchscript; empty: export MODEL.WEIGHTS on the fly into
-# the cache ($LOCALSTYLE_CACHE/exported/<weights hash + config>/).
+# How DefaultPredictor, evaluation and stylize_net.py run the model: eager (PyTorch), onnxruntime, openvino or
+# torchscript (the whole predictor exported by tools/export_model.py; see README "Exported predictor and runtimes").
+# openvino is the default: the fastest on CPU in benchmarks/bench_predictor.py, within the parity tolerances.
+_C.MODEL.RUNTIME = "openvino"
+# The exported model file for MODEL.RUNTIME onnxruntime/openvino (model.onnx) or torchscript (model.ts); empty:
+# export MODEL.WEIGHTS on the fly into the cache ($LOCALSTYLE_CACHE/exported/<weights hash + config>/).
 _C.MODEL.EXPORTED = ""
-# Inference precision, opt-in and eager only: fp32, bf16 (CPU autocast) or fp16 (CUDA autocast).
+# Inference precision, opt-in: fp32, bf16 (eager: CPU autocast; openvino: bf16 inference) or fp16 (eager, CUDA).
 _C.MODEL.PRECISION = "fp32"
 
 _C.INPUT = CN()

@@ -1,4 +1,5 @@
-"""Predictor runtimes (``MODEL.RUNTIME``): the eager model, or the exported predictor under onnxruntime/TorchScript.
+"""Predictor runtimes (``MODEL.RUNTIME``): the eager model, or the exported predictor under onnxruntime, OpenVINO or
+TorchScript.
 
 Every runtime is called like ``GeneralizedRCNN`` in eval mode: ``runtime(batched_inputs)`` ->
 ``[{"instances": Instances}]``, with each input's ``image`` (3 x H x W, resized) and ``height``/``width``.
@@ -20,15 +21,17 @@ logger = logging.getLogger(__name__)
 RUNTIME_REGISTRY = Registry("RUNTIME")
 RUNTIME_REGISTRY.__doc__ = "Predictor runtimes, picked by name with MODEL.RUNTIME."
 
-# MODEL.PRECISION -> autocast dtype (reduced precision is opt-in and eager only)
+# MODEL.PRECISION -> autocast dtype of the eager runtime (reduced precision is opt-in; openvino runs bf16 too)
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Runtime:
-    """Base class: ``model`` is the eager model when the runtime holds one (else None)."""
+    """Base class: ``model`` is the eager model when the runtime holds one (else None); ``precisions``: the
+    MODEL.PRECISION values it runs."""
 
     model = None
     load_report = None
+    precisions = ("fp32",)
 
     def __call__(self, batched_inputs):
         raise NotImplementedError
@@ -38,6 +41,8 @@ class Runtime:
 class EagerRuntime(Runtime):
     """The PyTorch model itself (channels-last on CPU), without autograd state, optionally under autocast
     (``MODEL.PRECISION``)."""
+
+    precisions = tuple(PRECISIONS)
 
     def __init__(self, cfg, model):
         self.model = model
@@ -68,7 +73,8 @@ class EagerRuntime(Runtime):
 
 
 class ExportedRuntime(Runtime):
-    """Runs an exported ``TracingPredictor`` image by image: ``run(image, size)`` -> boxes, scores, classes, masks."""
+    """Runs an exported ``TracingPredictor`` image by image: ``run(image, size)`` -> boxes, scores, classes, masks.
+    Subclasses are built as ``cls(path, precision)`` (``precision``: one of their ``precisions``)."""
 
     def __call__(self, batched_inputs):
         outputs = []
@@ -90,7 +96,7 @@ class OnnxRuntime(ExportedRuntime):
 
     format = "onnx"
 
-    def __init__(self, path):
+    def __init__(self, path, precision="fp32"):
         from localstyle.style.onnx_batching import open_session
 
         self.session = open_session(path, threads=torch.get_num_threads())
@@ -100,13 +106,38 @@ class OnnxRuntime(ExportedRuntime):
         return [torch.from_numpy(o) for o in outs]
 
 
+@RUNTIME_REGISTRY.register(name="openvino")
+class OpenVinoRuntime(ExportedRuntime):
+    """``model.onnx`` under OpenVINO's CPU plugin: as many threads as torch uses, latency mode, fp32 inference forced
+    (the plugin would pick bf16 on CPUs with native bf16); ``precision`` bf16 is the opt-in reduced-precision path."""
+
+    format = "onnx"
+    precisions = ("fp32", "bf16")
+
+    def __init__(self, path, precision="fp32"):
+        import openvino as ov
+
+        try:
+            self.compiled = ov.Core().compile_model(path, "CPU", {
+                "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
+                "INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"})
+        except RuntimeError as e:
+            raise LocalstyleError(f"{path}: OpenVINO cannot load this ONNX model ({str(e).strip().splitlines()[0]})") \
+                from e
+        self.request = self.compiled.create_infer_request()
+
+    def run(self, image, size):
+        outs = self.request.infer({"image": image.numpy(), "size": size.numpy()})
+        return [torch.from_numpy(outs[o]) for o in self.compiled.outputs]  # copies (share_outputs=False)
+
+
 @RUNTIME_REGISTRY.register(name="torchscript")
 class TorchScriptRuntime(ExportedRuntime):
     """``model.ts`` (a traced ``TracingPredictor``) loaded with ``torch.jit.load``."""
 
     format = "torchscript"
 
-    def __init__(self, path):
+    def __init__(self, path, precision="fp32"):
         try:
             self.module = torch.jit.load(path, map_location="cpu").eval()
         except RuntimeError as e:
@@ -149,14 +180,15 @@ def build_runtime(cfg, model=None):
         runtime = EagerRuntime(cfg, model)
         runtime.load_report = report
         return runtime
-    if cfg.MODEL.PRECISION != "fp32":
-        raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION}: reduced precision runs with MODEL.RUNTIME eager")
+    if cfg.MODEL.PRECISION not in cls.precisions:
+        raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION}: MODEL.RUNTIME {cfg.MODEL.RUNTIME} runs "
+                              f"{'/'.join(cls.precisions)}; reduced precision runs with MODEL.RUNTIME eager or openvino")
     path = cfg.MODEL.EXPORTED
     if path and not os.path.isfile(path):
         raise LocalstyleError(f"MODEL.EXPORTED {path}: no such file")
     report = None
     if not path:
         path, report = cached_export(cfg, cls.format, model)
-    runtime = cls(path)
+    runtime = cls(path, cfg.MODEL.PRECISION)
     runtime.load_report = report
     return runtime
