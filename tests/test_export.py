@@ -103,3 +103,32 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     # a model the exporter does not cover (no mask head here; DeepLabv3 alike) runs eager instead of failing
     boxes_only = thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", "onnxruntime", "MODEL.MASK_ON", "False")
     assert isinstance(build_runtime(boxes_only), runtime_class("eager"))
+
+
+@pytest.mark.parametrize("runtime", ["eager", "openvino"])
+def test_mask_source_passes_its_score_threshold_down(runtime, thin_exports):
+    """MASKS.SOURCE predictor runs the model at MASKS.SCORE_THRESH (the mask head sees only detections that will be
+    used): its detections are exactly the model's at the config's 0.05, filtered at >= 0.3."""
+    from types import SimpleNamespace
+
+    from localstyle.masks.predictor import PredictorMasks
+
+    opts = ["MODEL.RUNTIME", runtime, "DATASETS.CLASSES", "['person', 'ball']", "MASKS.CLASSES", "['person', 'ball']",
+            "MASKS.SCORE_THRESH", "0.3"]
+    source = PredictorMasks(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *opts))
+    assert 0.29 < source.predictor.cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST < 0.3
+    full = DefaultPredictor(thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", runtime, "MODEL.EXPORTED",
+                                         thin_exports.get(runtime, "")))
+    records = [SimpleNamespace(path=n, image=cv2.imread(os.path.join(D2_FIXTURES, n), cv2.IMREAD_COLOR)[:, :, ::-1])
+               for n in IMAGES]
+    for record, det in zip(records, source(records)):
+        ref = full(record.image[:, :, ::-1])["instances"]
+        assert (ref.scores < 0.3).sum() > 0  # the 0.05 model has detections the mask source does not need
+        ref = ref[ref.scores >= 0.3]
+        assert len(det) == len(ref) > 0 and det.scores.min() >= 0.3
+        np.testing.assert_array_equal(det.classes, ref.pred_classes.numpy())
+        np.testing.assert_allclose(det.scores, ref.scores.numpy(), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(det.boxes, ref.pred_boxes.tensor.numpy(), rtol=0, atol=1e-4)
+        inter = (det.masks & ref.pred_masks.numpy()).sum((1, 2))
+        union = (det.masks | ref.pred_masks.numpy()).sum((1, 2))
+        assert (inter / np.maximum(union, 1)).min() >= 0.9999

@@ -116,12 +116,14 @@ class OpenVinoRuntime(ExportedRuntime):
 
     def __init__(self, path, precision="fp32"):
         import openvino as ov
+        from openvino.frontend import FrontEndManager, GeneralFailure
 
         try:
-            self.compiled = ov.Core().compile_model(path, "CPU", {
+            onnx = FrontEndManager().load_by_framework("onnx")  # ONNX only: no guessing among other formats
+            self.compiled = ov.Core().compile_model(onnx.convert(onnx.load(path)), "CPU", {
                 "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
                 "INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"})
-        except RuntimeError as e:
+        except (GeneralFailure, RuntimeError) as e:
             raise LocalstyleError(f"{path}: OpenVINO cannot load this ONNX model ({str(e).strip().splitlines()[0]})") \
                 from e
         self.request = self.compiled.create_infer_request()

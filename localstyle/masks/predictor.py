@@ -28,6 +28,21 @@ def require_all_weights(predictor):
             f"for this config")
 
 
+def predictor_config(cfg):
+    """``cfg`` for the predictor of a mask source: ROI_HEADS.SCORE_THRESH_TEST raised to MASKS.SCORE_THRESH.
+
+    Every consumer of a mask source (stylize plans, video tracks) drops detections scored below MASKS.SCORE_THRESH,
+    so the model need not run its mask head on them. The kept detections are the same either way: the score filter
+    comes before the per-class NMS, NMS only suppresses a box in favour of a higher-scoring one, and the top-k keeps
+    the highest scores. The model keeps scores (float32) strictly above its threshold, so that is the largest float32
+    below MASKS.SCORE_THRESH.
+    """
+    cfg = cfg.clone()
+    below = float(np.nextafter(np.float32(cfg.MASKS.SCORE_THRESH), np.float32(-np.inf)))
+    cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST = max(cfg.MODEL.ROI_HEADS.SCORE_THRESH_TEST, below)
+    return cfg
+
+
 def model_thing_classes(cfg):
     """Class names of ``cfg``'s model: DATASETS.CLASSES, the metadata of its datasets, else ["person"] for a
     one-class model."""
@@ -48,7 +63,8 @@ def model_thing_classes(cfg):
 
 @MASK_SOURCE_REGISTRY.register(name="predictor")
 class PredictorMasks(MaskSource):
-    """Instances from ``DefaultPredictor(cfg)`` (MODEL.WEIGHTS), one ``predict_batch`` per batch of records."""
+    """Instances from ``DefaultPredictor(cfg)`` (MODEL.WEIGHTS; the mask head runs only on detections scored at
+    least MASKS.SCORE_THRESH, see :func:`predictor_config`), one ``predict_batch`` per batch of records."""
 
     def __init__(self, cfg):
         from localstyle.engine.predictor import DefaultPredictor
@@ -57,7 +73,7 @@ class PredictorMasks(MaskSource):
         if not cfg.MODEL.WEIGHTS:
             raise LocalstyleError("MASKS.SOURCE predictor needs MODEL.WEIGHTS, a detector trained for this config "
                                   "(an untrained model finds nothing)")
-        self.predictor = DefaultPredictor(cfg)
+        self.predictor = DefaultPredictor(predictor_config(cfg))
         require_all_weights(self.predictor)
         self.thing_classes = model_thing_classes(cfg)
 
