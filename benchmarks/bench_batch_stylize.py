@@ -206,8 +206,9 @@ def naive_loop(cfg, paths, out_dir):
 
 def pipeline_images_per_s(photos, weights, repeats):
     """images/s of the predictor-driven pipeline (R50-FPN masks + arbitrary at 512 px), in this process:
-    ours (StylizeRunner: default runtime, batches of STYLIZE.BATCH_SIZE, decode workers) vs :func:`naive_loop`.
-    Both are built (and the export cached) and run once before timing."""
+    ours (StylizeRunner: default runtime, batches of STYLIZE.BATCH_SIZE, decode workers) vs :func:`naive_loop`,
+    and for reference ours with the opt-in MODEL.PRECISION bf16 ("ours bf16"). All are built (and the export
+    cached) and run once before timing."""
     from localstyle.stylize import StylizeRunner
 
     paths = sorted(os.path.join(photos, f) for f in os.listdir(photos) if f.endswith(".jpg"))
@@ -215,11 +216,13 @@ def pipeline_images_per_s(photos, weights, repeats):
             "MODEL.DEVICE", "cpu", "STYLIZE.STRIP", False]
     seconds = {}
     with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-        runner = StylizeRunner(load_config(PIPELINE_CONFIG, opts), os.path.join(out, "ours"), True)
-        runner.run(paths[:1])  # warm-up
-        loops = {"ours": runner.run,
-                 "naive": naive_loop(load_config(PIPELINE_CONFIG, opts + ["MODEL.RUNTIME", "eager"]), paths,
-                                     os.path.join(out, "naive"))}
+        loops = {}
+        for name, more in (("ours", []), ("ours bf16", ["MODEL.PRECISION", "bf16"])):
+            runner = StylizeRunner(load_config(PIPELINE_CONFIG, opts + more), os.path.join(out, name), True)
+            runner.run(paths[:1])  # warm-up
+            loops[name] = runner.run
+        loops["naive"] = naive_loop(load_config(PIPELINE_CONFIG, opts + ["MODEL.RUNTIME", "eager"]), paths,
+                                    os.path.join(out, "naive"))
         for _ in range(repeats):
             for name, run in loops.items():
                 t0 = time.perf_counter()
@@ -280,9 +283,11 @@ def main():
             print(row(f"pipeline naive loop: DefaultPredictor eager, whole-image style ({len(os.listdir(few))} "
                       f"photos)", min(secs["naive"]), ips["naive"]))
             print(row("pipeline ours: StylizeRunner, default runtime, batches", min(secs["ours"]), ips["ours"]))
+            print(row("pipeline ours, MODEL.PRECISION bf16 (opt-in, reference)", min(secs["ours bf16"]),
+                      ips["ours bf16"]))
             print(f"pipeline (R50-FPN masks + arbitrary at 512 px): ours/naive {ips['ours'] / ips['naive']:.2f} "
-                  f"(target >= 2); runs (s): naive {[round(t, 2) for t in secs['naive']]}, "
-                  f"ours {[round(t, 2) for t in secs['ours']]}")
+                  f"(target >= 2; opt-in bf16: {ips['ours bf16'] / ips['naive']:.2f}); runs (s): "
+                  + ", ".join(f"{k} {[round(t, 2) for t in v]}" for k, v in secs.items()))
         print(f"runs (s): baseline {[round(t, 2) for t in base]}, ours {[round(t, 2) for t in ours]}")
         print(f"result: batch_arbitrary_throughput ratio={ours_ips / base_ips:.2f} target>=1.2")
     finally:
