@@ -16,7 +16,7 @@ Gatys optimization runs through the same runner on one photo for a few L-BFGS st
 STYLE.GATYS.STEPS of its config. The predictor-driven pipeline (``--pipeline-images``, R50-FPN person masks
 from a calibrated random-init model: a few people per photo at MASKS.SCORE_THRESH 0.7, up to 100 detections above
 the config's ROI_HEADS.SCORE_THRESH_TEST 0.05, as trained detectors give; + arbitrary at 512 px) runs in this
-process: our runner as configured (default MODEL.RUNTIME, batches, decode workers) vs a naive loop written here
+process: our runner as configured (default MODEL.RUNTIME, batches, decode threads) vs a naive loop written here
 over public pieces (per image: DefaultPredictor with MODEL.RUNTIME eager and the config as is, the style method on
 the whole image, ``localstyle.compose`` alpha and blend, the PNG written), target >= 2x. Prints images/s and ends with
 ``result: batch_arbitrary_throughput ratio=<ours/baseline> target>=1.2``.
@@ -206,7 +206,7 @@ def naive_loop(cfg, paths, out_dir):
 
 def pipeline_images_per_s(photos, weights, repeats):
     """images/s of the predictor-driven pipeline (R50-FPN masks + arbitrary at 512 px), in this process:
-    ours (StylizeRunner: default runtime, batches of STYLIZE.BATCH_SIZE, decode workers) vs :func:`naive_loop`,
+    ours (StylizeRunner: default runtime, batches of STYLIZE.BATCH_SIZE, decode threads) vs :func:`naive_loop`,
     and for reference ours with the opt-in MODEL.PRECISION bf16 ("ours bf16"). All are built (and the export
     cached) and run once before timing."""
     from localstyle.stylize import StylizeRunner

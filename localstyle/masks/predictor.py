@@ -34,7 +34,8 @@ def predictor_config(cfg):
     Every consumer of a mask source (stylize plans, video tracks) drops detections scored below MASKS.SCORE_THRESH,
     so the model need not run its mask head on them. The kept detections are the same either way: the score filter
     comes before the per-class NMS, NMS only suppresses a box in favour of a higher-scoring one, and the top-k keeps
-    the highest scores. The model keeps scores (float32) strictly above its threshold, so that is the largest float32
+    the highest scores (for models with several classes, up to float rounding of the IoU in torchvision's
+    ``batched_nms``, which offsets boxes by the largest coordinate of the set). The model keeps scores (float32) strictly above its threshold, so that is the largest float32
     below MASKS.SCORE_THRESH.
     """
     cfg = cfg.clone()
