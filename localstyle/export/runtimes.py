@@ -6,6 +6,7 @@ Every runtime is called like ``GeneralizedRCNN`` in eval mode: ``runtime(batched
 Add one with ``@RUNTIME_REGISTRY.register(name="mine")`` on a :class:`Runtime` subclass.
 """
 import contextlib
+import functools
 import logging
 import os
 
@@ -106,6 +107,17 @@ class OnnxRuntime(ExportedRuntime):
         return [torch.from_numpy(o) for o in outs]
 
 
+@functools.lru_cache(maxsize=None)
+def openvino_onnx():
+    """The process's one OpenVINO ``Core`` and ONNX front end (with its manager, which must outlive it): a new
+    ``Core`` per model crashes OpenVINO after some loads (ultralytics/ultralytics#25864)."""
+    import openvino as ov
+    from openvino.frontend import FrontEndManager
+
+    manager = FrontEndManager()
+    return ov.Core(), manager, manager.load_by_framework("onnx")
+
+
 @RUNTIME_REGISTRY.register(name="openvino")
 class OpenVinoRuntime(ExportedRuntime):
     """``model.onnx`` under OpenVINO's CPU plugin: as many threads as torch uses, latency mode, fp32 inference forced
@@ -115,12 +127,11 @@ class OpenVinoRuntime(ExportedRuntime):
     precisions = ("fp32", "bf16")
 
     def __init__(self, path, precision="fp32"):
-        import openvino as ov
-        from openvino.frontend import FrontEndManager, GeneralFailure
+        from openvino.frontend import GeneralFailure
 
+        core, _, onnx = openvino_onnx()  # ONNX only: no guessing among other formats
         try:
-            onnx = FrontEndManager().load_by_framework("onnx")  # ONNX only: no guessing among other formats
-            self.compiled = ov.Core().compile_model(onnx.convert(onnx.load(path)), "CPU", {
+            self.compiled = core.compile_model(onnx.convert(onnx.load(path)), "CPU", {
                 "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
                 "INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"})
         except (GeneralFailure, RuntimeError) as e:
