@@ -1,4 +1,5 @@
 """The batch loop: decode -> mask source -> plan -> style method (per style, over a batch) -> write."""
+import functools
 import os
 import time
 
@@ -10,7 +11,7 @@ from localstyle.stylize.inputs import image_loader, output_stem
 from localstyle.stylize.outputs import Manifest, OutputPaths, manifest_entry, settings_of, write_outputs
 from localstyle.stylize.plan import Planner, stylize_plans
 from localstyle.stylize.styles import StyleBook
-from localstyle.utils.errors import LocalstyleError
+from localstyle.stylize.writer import BatchWriter
 from localstyle.utils.file_io import ensure_writable_dir
 
 
@@ -60,23 +61,19 @@ class StylizeRunner:
         skipped, done = len(stems) - len(todo), 0
         redone = 0 if self.overwrite else sum(self.is_stale(output_stem(p)) for p in todo)
         loader = image_loader(todo, self.cfg.STYLIZE.BATCH_SIZE, self.cfg.STYLIZE.NUM_WORKERS)
+        writer = BatchWriter(self.manifest, self.settings)
         with tqdm(total=len(todo), desc="stylize", unit="img", dynamic_ncols=True) as bar:
-            for batch in loader:
-                for r in batch:
-                    if r.error:
-                        failed.append(r.path)
-                        tqdm.write(f"failed: {r.error}; skipped")
-                good = [r for r in batch if not r.error]
-                for r, result in zip(good, self.process_batch(good)):
-                    if isinstance(result, Exception):
-                        failed.append(r.path)
-                        tqdm.write(f"failed: {result}; skipped")
-                    else:
-                        done += 1
-                        self.manifest.images[output_stem(r.path)] = result
-                if good:
-                    self.manifest.save(self.settings)
-                bar.update(len(batch))
+            try:
+                for batch in loader:
+                    for r in batch:
+                        if r.error:
+                            failed.append(r.path)
+                            tqdm.write(f"failed: {r.error}; skipped")
+                    finished = writer.submit(self.process_batch([r for r in batch if not r.error]))
+                    done += count_finished(finished, failed)
+                    bar.update(len(batch))
+            finally:
+                done += count_finished(writer.close(), failed)
         summary = {"done": done, "redone": redone, "skipped": skipped, "failed": len(failed), "failed_files": failed,
                    "seconds": round(time.perf_counter() - t0, 2)}
         redone_text = f" ({redone} redone: settings changed)" if redone else ""
@@ -85,7 +82,8 @@ class StylizeRunner:
         return summary
 
     def process_batch(self, records):
-        """Masks, stylized regions and outputs for decoded ``records``; a manifest entry or exception per record."""
+        """Masks and stylized regions for decoded ``records``; per record a :class:`BatchWriter` job: ``(path, a
+        function writing its outputs and returning its manifest entry)``, or ``(path, the exception that stopped it)``."""
         if not records:
             return []
         t0 = time.perf_counter()
@@ -93,16 +91,9 @@ class StylizeRunner:
         mask_s = (time.perf_counter() - t0) / len(records)
         plans = [None if isinstance(d, Exception) else self.planner(r.image, d) for r, d in zip(records, dets)]
         stylized, stylize_s = stylize_plans(self.method, self.styles, plans)
-        results = []
-        for r, det, plan, out, s in zip(records, dets, plans, stylized, stylize_s):
-            if plan is None:
-                results.append(det)
-                continue
-            try:
-                results.append(self.finish(r, plan, out, {"decode_s": r.decode_s, "masks_s": mask_s, "stylize_s": s}))
-            except LocalstyleError as e:
-                results.append(e)
-        return results
+        return [(r.path, det if plan is None else functools.partial(
+                    self.finish, r, plan, out, {"decode_s": r.decode_s, "masks_s": mask_s, "stylize_s": s}))
+                for r, det, plan, out, s in zip(records, dets, plans, stylized, stylize_s)]
 
     def finish(self, record, plan, stylized, timings):
         """Write the outputs of one planned and stylized image; returns its manifest entry."""
@@ -112,3 +103,16 @@ class StylizeRunner:
         timings["compose_write_s"] = time.perf_counter() - t0
         timings["total_s"] = sum(timings.values())
         return manifest_entry(record.path, record.image, plan, paths, self.settings, timings)
+
+
+def count_finished(finished, failed):
+    """Report the failures among :class:`BatchWriter` results ``(path, entry or exception)`` (their paths are added
+    to ``failed``); returns how many images were done."""
+    done = 0
+    for path, result in finished:
+        if isinstance(result, Exception):
+            failed.append(path)
+            tqdm.write(f"failed: {result}; skipped")
+        else:
+            done += 1
+    return done
