@@ -7,6 +7,7 @@ rerun resumes after the last finished chunk (or starts over when the settings or
 names until complete), then ``<stem>_strip.jpg``, and ``manifest.json`` gets the clip's entry with
 per-frame timings and instance counts.
 """
+import concurrent.futures
 import itertools
 import logging
 import os
@@ -80,22 +81,30 @@ def replay_chunks(store, done, stylizer, frames, outputs):
     return [r for c in done for r in c["frames"]]
 
 
-def process_chunk(store, stylizer, k, chunk, fingerprint, outputs, on_frame):
-    """Stylize one chunk, store it (videos, state, record), add it to the outputs; returns its records."""
-    writers = store.writers(k)
+def process_chunk(stylizer, k, chunk, fingerprint, on_frame):
+    """Stylize one chunk; returns its records and ``(k, chunk, results, record, arrays)`` for :func:`write_chunk`
+    (the temporal state after the chunk, copied: the next chunk changes the stylizer's arrays in place)."""
+    results = stylizer.process(chunk)
     records = []
-    for (index, _, rgb, _), (outcome, used, record) in zip(chunk, stylizer.process(chunk)):
+    for (index, _, rgb, _), (outcome, used, record) in zip(chunk, results):
         if on_frame is not None:
             on_frame(index, rgb, outcome, used, record)
+        records.append(record)
+    meta, arrays = stylizer.state()
+    record = {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1, "frames": records,
+              "state": meta}
+    return records, (k, chunk, results, record, {name: np.array(a, copy=True) for name, a in arrays.items()})
+
+
+def write_chunk(store, outputs, k, chunk, results, record, arrays):
+    """Encode a stylized chunk into its chunk videos and the clip's outputs, then store it (state, record)."""
+    writers = store.writers(k)
+    for (index, _, rgb, _), (outcome, used, _) in zip(chunk, results):
         mask = np.repeat(np.round(used * 255).astype(np.uint8)[..., None], 3, axis=2)
         writers["out"].write(outcome)
         writers["mask"].write(mask)
         outputs.add(index, rgb, outcome, mask)
-        records.append(record)
-    meta, arrays = stylizer.state()
-    store.finish(k, writers, {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1,
-                              "frames": records, "state": meta}, arrays)
-    return records
+    store.finish(k, writers, record, arrays)
 
 
 class VideoRunner:
@@ -149,9 +158,12 @@ class VideoRunner:
             frames = itertools.islice(frames, cfg.VIDEO.MAX_FRAMES)
         outputs = ClipOutputs(paths, self.codec, info.fps, size,
                               key_frame_indices(total, cfg.VIDEO.KEY_FRAMES, cfg.VIDEO.CHUNK_SIZE))
+        # a finished chunk is encoded in the background while the next one is stylized (OpenCV encodes outside
+        # Python's lock); one thread keeps the frames in order and each chunk's completion mark after its videos
+        encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="encode")
         try:
             records = replay_chunks(store, done, stylizer, frames, outputs)
-            t_run, k = time.perf_counter(), len(done)
+            t_run, k, encoding = time.perf_counter(), len(done), None
             with tqdm(total=total, initial=start, unit="frame", desc=info.stem, dynamic_ncols=True) as bar:
                 while True:
                     try:
@@ -162,13 +174,21 @@ class VideoRunner:
                         chunk = []  # Ctrl-C ends a camera clip: keep what was filmed
                     if not chunk:
                         break
-                    records += process_chunk(store, stylizer, k, chunk, fingerprint, outputs, on_frame)
+                    chunk_records, stylized = process_chunk(stylizer, k, chunk, fingerprint, on_frame)
+                    if encoding is not None:
+                        encoding.result()  # at most one chunk waits to be encoded
+                    encoding = encoder.submit(write_chunk, store, outputs, *stylized)
+                    records += chunk_records
                     bar.update(len(chunk))
                     k += 1
+            encoder.shutdown()  # every chunk encoded and stored
+            if encoding is not None:
+                encoding.result()
             if not records:
                 raise LocalstyleError(f"{info.source}: no frames to stylize")
             outputs.close()
         except BaseException:
+            encoder.shutdown()
             outputs.abort()
             raise
         finally:
