@@ -81,8 +81,8 @@ def replay_chunks(store, done, stylizer, frames, outputs):
     return [r for c in done for r in c["frames"]]
 
 
-def process_chunk(stylizer, k, chunk, fingerprint, on_frame):
-    """Stylize one chunk; returns its records and ``(k, chunk, results, record, arrays)`` for :func:`write_chunk`
+def process_chunk(stylizer, chunk, fingerprint, on_frame):
+    """Stylize one chunk; returns its records and ``(chunk, results, record, arrays)`` for :func:`write_chunk`
     (the temporal state after the chunk, copied: the next chunk changes the stylizer's arrays in place)."""
     results = stylizer.process(chunk)
     records = []
@@ -93,11 +93,11 @@ def process_chunk(stylizer, k, chunk, fingerprint, on_frame):
     meta, arrays = stylizer.state()
     record = {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1, "frames": records,
               "state": meta}
-    return records, (k, chunk, results, record, {name: np.array(a, copy=True) for name, a in arrays.items()})
+    return records, (chunk, results, record, {name: np.array(a, copy=True) for name, a in arrays.items()})
 
 
 def write_chunk(store, outputs, k, chunk, results, record, arrays):
-    """Encode a stylized chunk into its chunk videos and the clip's outputs, then store it (state, record)."""
+    """Encode stylized chunk ``k`` into its chunk videos and the clip's outputs, then store it (state, record)."""
     writers = store.writers(k)
     for (index, _, rgb, _), (outcome, used, _) in zip(chunk, results):
         mask = np.repeat(np.round(used * 255).astype(np.uint8)[..., None], 3, axis=2)
@@ -174,10 +174,10 @@ class VideoRunner:
                         chunk = []  # Ctrl-C ends a camera clip: keep what was filmed
                     if not chunk:
                         break
-                    chunk_records, stylized = process_chunk(stylizer, k, chunk, fingerprint, on_frame)
+                    chunk_records, stylized = process_chunk(stylizer, chunk, fingerprint, on_frame)
                     if encoding is not None:
                         encoding.result()  # at most one chunk waits to be encoded
-                    encoding = encoder.submit(write_chunk, store, outputs, *stylized)
+                    encoding = encoder.submit(write_chunk, store, outputs, k, *stylized)
                     records += chunk_records
                     bar.update(len(chunk))
                     k += 1
