@@ -109,7 +109,8 @@ def _instances_from_annotations(dataset_dict):
     h, w = dataset_dict["height"], dataset_dict["width"]
     anns = [a for a in dataset_dict["annotations"] if not a.get("iscrowd", 0)]
     masks = [torch.from_numpy(segmentation_to_mask(a["segmentation"], h, w).astype(bool)) for a in anns]
-    return Instances((h, w), pred_boxes=Boxes(torch.from_numpy(annotations_to_boxes(anns))), scores=torch.ones(len(anns)),
+    return Instances((h, w), pred_boxes=Boxes(torch.from_numpy(annotations_to_boxes(anns))),
+                     scores=torch.ones(len(anns)),
                      pred_classes=torch.tensor([a["category_id"] for a in anns], dtype=torch.int64),
                      pred_masks=torch.stack(masks) if masks else torch.zeros(0, h, w, dtype=torch.bool))
 

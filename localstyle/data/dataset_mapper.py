@@ -51,7 +51,8 @@ class DatasetMapper:
             return d
         anns = [a for a in dataset_dict.get("annotations", []) if not a.get("iscrowd", 0)]
         h, w = image.shape[:2]
-        inputs += (tv_tensors.BoundingBoxes(torch.from_numpy(annotations_to_boxes(anns)), format="XYXY", canvas_size=(h, w)),
+        inputs += (tv_tensors.BoundingBoxes(torch.from_numpy(annotations_to_boxes(anns)), format="XYXY",
+                                            canvas_size=(h, w)),
                    self._masks(anns, h, w))
         img, boxes, masks = apply_augmentations(self.augmentations, inputs, rng)
         size = tuple(img.shape[-2:])

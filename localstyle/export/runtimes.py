@@ -195,7 +195,8 @@ def build_runtime(cfg, model=None):
         return runtime
     if cfg.MODEL.PRECISION not in cls.precisions:
         raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION}: MODEL.RUNTIME {cfg.MODEL.RUNTIME} runs "
-                              f"{'/'.join(cls.precisions)}; reduced precision runs with MODEL.RUNTIME eager or openvino")
+                              f"{'/'.join(cls.precisions)}; reduced precision runs with MODEL.RUNTIME eager or "
+                              f"openvino")
     path = cfg.MODEL.EXPORTED
     if path and not os.path.isfile(path):
         raise LocalstyleError(f"MODEL.EXPORTED {path}: no such file")

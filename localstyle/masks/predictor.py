@@ -35,8 +35,8 @@ def predictor_config(cfg):
     so the model need not run its mask head on them. The kept detections are the same either way: the score filter
     comes before the per-class NMS, NMS only suppresses a box in favour of a higher-scoring one, and the top-k keeps
     the highest scores (for models with several classes, up to float rounding of the IoU in torchvision's
-    ``batched_nms``, which offsets boxes by the largest coordinate of the set). The model keeps scores (float32) strictly above its threshold, so that is the largest float32
-    below MASKS.SCORE_THRESH.
+    ``batched_nms``, which offsets boxes by the largest coordinate of the set). The model keeps scores (float32)
+    strictly above its threshold, so that is the largest float32 below MASKS.SCORE_THRESH.
     """
     cfg = cfg.clone()
     below = float(np.nextafter(np.float32(cfg.MASKS.SCORE_THRESH), np.float32(-np.inf)))

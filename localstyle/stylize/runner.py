@@ -83,7 +83,8 @@ class StylizeRunner:
 
     def process_batch(self, records):
         """Masks and stylized regions for decoded ``records``; per record a :class:`BatchWriter` job: ``(path, a
-        function writing its outputs and returning its manifest entry)``, or ``(path, the exception that stopped it)``."""
+        function writing its outputs and returning its manifest entry)``, or ``(path, the exception that stopped
+        it)``."""
         if not records:
             return []
         t0 = time.perf_counter()
