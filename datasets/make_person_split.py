@@ -6,10 +6,13 @@
 train: every image of tests/data/coco_dev/coco_tiny_train2017 except the photos in assets/photos (the README's
 pictures are made on photos the model never saw); heldout: lizhogn_tiny_coco_train2017 minus assets/photos and
 minus every image that is also in train. Both keep all 80 COCO categories (images without people are negatives);
-``file_name`` is relative to tests/data/coco_dev. No COCO val2017 image is used anywhere.
+``file_name`` is relative to tests/data/coco_dev. No COCO val2017 image is used anywhere. Prints each file's
+person pixel share (crowd regions left out): the model config's MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR.
 """
 import json
 import os
+
+import numpy as np
 
 from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import cli_errors
@@ -34,6 +37,21 @@ def subset(coco, folder, exclude_ids):
             "images": images, "annotations": [a for a in coco["annotations"] if a["image_id"] in kept]}
 
 
+def person_share(coco):
+    """Share of all pixels of ``coco``'s images covered by (non-crowd) person annotations."""
+    from pycocotools import mask as mask_util
+
+    sizes = {im["id"]: (im["height"], im["width"]) for im in coco["images"]}
+    covered = {i: np.zeros(hw, bool) for i, hw in sizes.items()}
+    for a in coco["annotations"]:
+        if a["category_id"] == 1 and not a["iscrowd"]:
+            h, w = sizes[a["image_id"]]
+            seg = a["segmentation"]
+            rle = mask_util.merge(mask_util.frPyObjects(seg, h, w)) if isinstance(seg, list) else seg
+            covered[a["image_id"]] |= mask_util.decode(rle).astype(bool)
+    return sum(int(m.sum()) for m in covered.values()) / sum(h * w for h, w in sizes.values())
+
+
 def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--output", default=os.path.join("datasets", "person_model"), metavar="DIR")
@@ -53,7 +71,8 @@ def main(argv=None):
         with atomic_open(os.path.join(args.output, name), "w") as f:
             json.dump(coco, f)
         people = len({a["image_id"] for a in coco["annotations"] if a["category_id"] == 1 and not a["iscrowd"]})
-        print(f"{name}: {len(coco['images'])} images, {people} with people")
+        print(f"{name}: {len(coco['images'])} images, {people} with people, person pixel share "
+              f"{person_share(coco):.4f}")
     return 0
 
 

@@ -199,6 +199,10 @@ _C.MODEL.SEM_SEG_HEAD.AUX_LOSS_WEIGHT = 0.0
 # Foreground classes, by the dataset's category names: semantic label k+1 is CLASSES[k], 0 is background (every
 # other category too), IGNORE_VALUE marks crowd regions of these classes. NUM_CLASSES must be len(CLASSES) + 1.
 _C.MODEL.SEM_SEG_HEAD.CLASSES = ["person"]
+# localstyle: each class's share of the training pixels (background first). When given, inference takes the softmax
+# of the logits minus log(share) (logit adjustment, Menon et al. 2021): a model trained where people are 5% of the
+# pixels is otherwise too shy to call a pixel "person" on new photos. Empty: plain softmax.
+_C.MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR = []
 
 _C.MODEL.PANOPTIC_FPN = CN()
 _C.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT = 1.0

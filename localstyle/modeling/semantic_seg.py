@@ -127,6 +127,11 @@ class SemanticSegmentor(nn.Module):
                                   f"(known: {sorted(k for k, _ in SEM_SEG_HEADS_REGISTRY)})")
         self.sem_seg_head = SEM_SEG_HEADS_REGISTRY.get(name)(cfg, self.backbone.output_shape())
         self.ignore_value = cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE
+        prior = list(cfg.MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR)
+        if prior and (len(prior) != len(self.class_names) or min(prior) <= 0):
+            raise LocalstyleError(f"MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR needs {len(self.class_names)} positive "
+                                  f"shares ({', '.join(self.class_names)}), got {prior}")
+        self.register_buffer("log_prior", torch.log(torch.tensor(prior) / sum(prior)) if prior else None, False)
         cache_mb = cfg.MODEL.BACKBONE.FEATURE_CACHE_MB
         self.feature_cache = FeatureCache(self.backbone, cache_mb) if cache_mb > 0 else None
         init_pixel_normalization(self, cfg)
@@ -152,9 +157,11 @@ class SemanticSegmentor(nn.Module):
         targets = pad_images([x["sem_seg"].to(self.device)[None] for x in batched_inputs], 1, self.ignore_value)
         return self.sem_seg_head(features, size, targets[:, 0].long())
 
-    @staticmethod
-    def _postprocess(logits, batched_inputs, image_sizes):
-        """Crop each image's logits, resize them to its ``height`` x ``width`` and take the softmax."""
+    def _postprocess(self, logits, batched_inputs, image_sizes):
+        """Crop each image's logits, resize them to its ``height`` x ``width`` and take the softmax (of the
+        prior-adjusted logits when MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR is given)."""
+        if self.log_prior is not None:
+            logits = logits - self.log_prior.view(1, -1, 1, 1).to(logits.dtype)
         outputs = []
         for x, inp, (h, w) in zip(logits, batched_inputs, image_sizes):
             out_size = (inp.get("height", h), inp.get("width", w))
