@@ -3,15 +3,26 @@ names the item of the issue it covers."""
 import json
 import logging
 import os
+import sys
 
 import pytest
 
 from engine_helpers import D2_FIXTURES, load_script
-from localstyle.config import get_cfg
+from localstyle.config import get_cfg, load_config
+from localstyle.data import register_coco_instances
+from localstyle.data.build import get_detection_dataset_dicts
+from localstyle.data.coco import load_coco_json
+from localstyle.engine.defaults import default_argument_parser
 from localstyle.engine.hooks import MetricsWriter, read_metrics
 from localstyle.utils.errors import LocalstyleError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = os.path.join(REPO, "tests", "data", "coco_dev", "coco_tiny_train2017")
+TINY_JSON = os.path.join(TINY, "annotations", "instances_train2017.json")
+sys.path.insert(0, os.path.join(REPO, "datasets"))
+from prepare_coco_person import main as prepare_cli  # noqa: E402
+
+STYLIZE_CONFIG = os.path.join(REPO, "configs", "stylize", "gatys_starry_night_annotations.yaml")
 
 
 # ---------------------------------------------------------------------------------------- 3. export, no detections
@@ -53,3 +64,85 @@ def test_torn_metrics_line_is_dropped_on_resume_and_in_reports(tmp_path, caplog,
     bad = _run_dir(tmp_path / "bad", TORN.replace('{"iteration": 1', 'garbage{"iteration": 1'))
     with pytest.raises(LocalstyleError, match=r"metrics.json: line 2 is not a JSON object"):
         read_metrics(str(bad / "metrics.json"))
+
+
+# ---------------------------------------------------------------------------------------- 6. unchecked values
+@pytest.mark.parametrize("key, value, allowed", [
+    ("STYLE.GATYS.STEPS", "0", ">= 1"),
+    ("MASKS.DILATE", "100000", "in [-256, 256]"),
+    ("SOLVER.IMS_PER_BATCH", "0", ">= 1"),
+    ("STYLE.STRENGTH", "1.5", "in [0, 1]"),
+    ("STYLE.STRENGTH", "-0.1", "in [0, 1]"),
+    ("STYLE.GATYS.STYLE_WEIGHT", "-1.0", ">= 0"),
+])
+def test_out_of_range_values_are_one_line_at_load(key, value, allowed):
+    with pytest.raises(LocalstyleError) as e:
+        load_config(STYLIZE_CONFIG, [key, value])
+    msg = str(e.value)
+    assert "\n" not in msg and f"{key} is {value}" in msg.replace("'", "") and allowed in msg and "yaml" in msg
+    load_config(STYLIZE_CONFIG, [key, "1"])  # in range: fine
+
+
+def test_coco_json_whose_top_level_is_a_list(tmp_path):
+    path = tmp_path / "list.json"
+    path.write_text(json.dumps([{"images": []}]))
+    with pytest.raises(LocalstyleError) as e:
+        load_coco_json(str(path), str(tmp_path))
+    assert str(e.value).startswith(f"{path}: ") and "top level" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_num_gpus_below_one_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        default_argument_parser().parse_args(["--num-gpus", "-1"])
+    assert e.value.code == 2 and "--num-gpus: must be at least 1, got -1" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------- 9. class-count advice
+@pytest.fixture(scope="module")
+def raw_coco(tmp_path_factory):
+    """A raw COCO instances json (80 categories, 4 images with people), registered as ``r3_raw_coco``."""
+    with open(TINY_JSON) as f:
+        data = json.load(f)
+    with_person = {a["image_id"] for a in data["annotations"] if a["category_id"] == 1}
+    data["images"] = [im for im in data["images"] if im["id"] in with_person][:4]
+    ids = {im["id"] for im in data["images"]}
+    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in ids]
+    path = tmp_path_factory.mktemp("raw") / "instances.json"
+    path.write_text(json.dumps(data))
+    register_coco_instances("r3_raw_coco", {}, str(path), os.path.join(TINY, "train2017"))
+    return data
+
+
+def test_classes_on_a_two_class_config_advise_num_classes(raw_coco):
+    cfg = load_config(os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"), ["DATASETS.CLASSES", "['person']"])
+    assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 2  # set by the config: kept
+    with pytest.raises(LocalstyleError) as e:
+        get_detection_dataset_dicts("r3_raw_coco", False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.endswith("set MODEL.ROI_HEADS.NUM_CLASSES 1") and "DATASETS.CLASSES selects 1" in msg
+
+
+def test_classes_with_default_num_classes_derive_it(raw_coco, caplog):
+    with caplog.at_level(logging.WARNING):
+        cfg = load_config(None, ["DATASETS.CLASSES", "['person', 'dog']"])
+    assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 2
+    assert any("MODEL.ROI_HEADS.NUM_CLASSES 2" in r.getMessage() and "DATASETS.CLASSES" in r.getMessage()
+               for r in caplog.records)
+    dicts = get_detection_dataset_dicts("r3_raw_coco", False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    assert {a["category_id"] for d in dicts for a in d["annotations"]} <= {0, 1}
+
+
+# ---------------------------------------------------------------------------------------- 10. no person at all
+def test_prepare_coco_person_without_any_person_fails_clearly(tmp_path, capsys):
+    with open(TINY_JSON) as f:
+        data = json.load(f)
+    data["annotations"] = [a for a in data["annotations"] if a["category_id"] != 1]
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "train2017").mkdir()
+    (tmp_path / "annotations" / "instances_train2017.json").write_text(json.dumps(data))
+    with pytest.raises(SystemExit) as e:
+        prepare_cli(["--coco-root", str(tmp_path), "--output", str(tmp_path / "out"), "--splits", "train2017"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and "instances_train2017.json" in err
+    assert "no image with a person annotation" in err and f"{len(data['annotations'])} annotations read" in err
+    assert not (tmp_path / "out" / "annotations" / "person_train2017.json").exists()
