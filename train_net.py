@@ -13,6 +13,7 @@ from localstyle.engine.defaults import build_config, default_argument_parser, se
 from localstyle.engine.launch import launch
 from localstyle.engine.trainer import Trainer
 from localstyle.utils.errors import cli_errors
+from localstyle.utils.file_io import ensure_writable_dir
 
 
 def main(args):
@@ -42,7 +43,8 @@ def main(args):
 @cli_errors
 def cli(argv=None):
     args = default_argument_parser().parse_args(argv)
-    build_config(args)  # report config errors once, before any process is started
+    cfg = build_config(args)  # report config errors once, before any process is started
+    ensure_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
            dist_url=args.dist_url, args=(args,))
 

@@ -1,20 +1,27 @@
 """Bad input, round 3 (issue 22): the cases that still ended in a traceback or a silently wrong result. Each test
 names the item of the issue it covers."""
+import contextlib
+import errno
 import json
 import logging
 import os
+import resource
 import sys
 
 import pytest
+import torch
 
-from engine_helpers import D2_FIXTURES, load_script
+from engine_helpers import D2_FIXTURES, UNITTEST_CONFIG, load_script
 from localstyle.config import get_cfg, load_config
 from localstyle.data import register_coco_instances
 from localstyle.data.build import get_detection_dataset_dicts
 from localstyle.data.coco import load_coco_json
+from localstyle.engine.checkpointer import Checkpointer
 from localstyle.engine.defaults import default_argument_parser
 from localstyle.engine.hooks import MetricsWriter, read_metrics
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import WriteError
+from test_bad_input import _stylize, one_photo  # noqa: F401 (a fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = os.path.join(REPO, "tests", "data", "coco_dev", "coco_tiny_train2017")
@@ -146,3 +153,78 @@ def test_prepare_coco_person_without_any_person_fails_clearly(tmp_path, capsys):
     assert e.value.code == 2 and "\n" not in err and "instances_train2017.json" in err
     assert "no image with a person annotation" in err and f"{len(data['annotations'])} annotations read" in err
     assert not (tmp_path / "out" / "annotations" / "person_train2017.json").exists()
+
+
+# ---------------------------------------------------------------------------------------- 5. output locations
+@contextlib.contextmanager
+def file_size_limit(nbytes):
+    """Files written by this process may not grow beyond ``nbytes``: the kernel refuses the write (EFBIG), as a
+    full disk refuses it (ENOSPC). Python ignores SIGXFSZ, so the write raises OSError."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (nbytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+
+
+def _unwritable(tmp_path, kind):
+    """An OUTPUT_DIR that is a file, or that cannot be created (read-only; root may write anywhere but /sys)."""
+    if kind == "file":
+        (tmp_path / "a_file").write_text("x")
+        return tmp_path / "a_file"
+    if os.geteuid() == 0:
+        return "/sys/localstyle_test_output"
+    (tmp_path / "ro").mkdir(mode=0o555)
+    return tmp_path / "ro" / "run"
+
+
+@pytest.mark.parametrize("kind", ["file", "read_only"])
+def test_train_net_output_dir_that_cannot_be_written(tmp_path, capsys, kind):
+    out = _unwritable(tmp_path, kind)
+    with pytest.raises(SystemExit) as e:
+        load_script("train_net.py").cli(["--config-file", UNITTEST_CONFIG, "OUTPUT_DIR", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and err.startswith(f"error: {out}: OUTPUT_DIR")
+
+
+def test_ap_report_output_naming_a_file(tmp_path, capsys):
+    run = _run_dir(tmp_path / "run", TORN)
+    (tmp_path / "report.html").write_text("keep me")
+    with pytest.raises(SystemExit) as e:
+        load_script("tools", "ap_report.py").main([str(run), "--output", str(tmp_path / "report.html")])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and "--output must be a folder, but it is a file" in err
+    assert (tmp_path / "report.html").read_text() == "keep me"
+
+
+def test_full_disk_at_a_checkpoint_keeps_the_last_one(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 64, 3), torch.nn.Conv2d(64, 64, 3))  # ~150 kB of weights
+    ckpt = Checkpointer(model, str(tmp_path))
+    ckpt.save("model_0000009", iteration=9)
+    before = (tmp_path / "model_0000009.pth").read_bytes()
+    with file_size_limit(20_000), pytest.raises(WriteError) as e:
+        ckpt.save("model_final", iteration=19)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith(f"{tmp_path / 'model_final.pth'}: cannot write (File too large)")
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000009.pth"]  # no temp file left
+    assert (tmp_path / "model_0000009.pth").read_bytes() == before
+    assert ckpt.get_checkpoint_file() == str(tmp_path / "model_0000009.pth")
+    assert Checkpointer(model, str(tmp_path)).load(ckpt.get_checkpoint_file())["iteration"] == 9
+
+
+def test_full_disk_while_stylizing_stops_with_one_line_and_keeps_outputs(one_photo, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    assert _stylize(one_photo, out) == 0
+    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    capsys.readouterr()
+
+    def no_space(fd):  # where a delayed-allocation file system reports a full disk
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(SystemExit) as e:
+        _stylize(one_photo, out, "STYLE.STRENGTH", "0.5")  # other settings: the image is redone
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert e.value.code == 2 and len(err) == 1 and "No space left on device" in err[0] and str(out) in err[0]
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before

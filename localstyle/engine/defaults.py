@@ -11,7 +11,7 @@ from localstyle.config import load_config
 from localstyle.utils import comm
 from localstyle.utils.cli import add_config_opts, argument_parser, positive_int
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.file_io import atomic_open
+from localstyle.utils.file_io import atomic_open, ensure_writable_dir
 from localstyle.utils.logger import setup_logger
 
 
@@ -54,7 +54,7 @@ def default_setup(cfg, args=None):
     output_dir = cfg.OUTPUT_DIR
     rank = comm.get_rank()
     if comm.is_main_process():
-        os.makedirs(output_dir, exist_ok=True)
+        ensure_writable_dir(output_dir, "OUTPUT_DIR")
     comm.synchronize()
     logger = setup_logger(output_dir, distributed_rank=rank, name="localstyle")
     backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else "none"

@@ -7,7 +7,7 @@ import statistics
 from collections import defaultdict, deque
 
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.file_io import atomic_open
+from localstyle.utils.file_io import atomic_open, cannot_write
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +60,11 @@ class MetricsWriter:
 
     def write_scalars(self, iteration, values):
         """Append ``{"iteration": iteration, **values}`` to metrics.json and log them to TensorBoard."""
-        with open(self.json_file, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"iteration": iteration, **values}, sort_keys=True) + "\n")
+        try:
+            with open(self.json_file, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"iteration": iteration, **values}, sort_keys=True) + "\n")
+        except OSError as e:
+            raise cannot_write(self.json_file, e) from None
         if self._tb is None:
             from torch.utils.tensorboard import SummaryWriter
 
