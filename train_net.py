@@ -24,11 +24,16 @@ def main(args):
         from localstyle.data import register_datasets_from_cfg
         from localstyle.export.runtimes import build_runtime
         from localstyle.modeling import build_model
+        from localstyle.modeling.weight_loading import require_all_tensors
 
         register_datasets_from_cfg(cfg)
         model = build_model(cfg)
-        Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume,
-                                                           trusted=cfg.MODEL.WEIGHTS_TRUSTED)
+        checkpointer = Checkpointer(model, cfg.OUTPUT_DIR)
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume, trusted=cfg.MODEL.WEIGHTS_TRUSTED,
+                                    allow_missing=True)
+        if not cfg.MODEL.WEIGHTS_ALLOW_MISSING:  # AP of a random model is 0: say so instead
+            require_all_tensors(checkpointer.load_report, "--eval-only needs weights trained for this config "
+                                                          "(MODEL.WEIGHTS_ALLOW_MISSING True evaluates anyway)")
         results = Trainer.test(cfg, build_runtime(cfg, model.eval()))  # MODEL.RUNTIME runs the evaluation
     else:
         trainer = Trainer(cfg)

@@ -160,12 +160,14 @@ def test_16bit_grayscale_png_is_scaled_not_clipped(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------- 7. (training) few tensors
-def test_training_warns_when_weights_fit_less_than_half_of_the_model(tmp_path, caplog):
+def test_training_refuses_weights_that_fit_less_than_half_of_the_model(tmp_path, caplog):
     model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
     path = tmp_path / "other.pth"
     torch.save({"model": {"0.weight": torch.zeros(4, 3), "9.bias": torch.zeros(2)}}, path)
-    with caplog.at_level(logging.WARNING):
+    with pytest.raises(LocalstyleError, match="only 1 of the model's 4 tensors .* MODEL.WEIGHTS_ALLOW_MISSING True"):
         Checkpointer(model, str(tmp_path)).resume_or_load(str(path), resume=False)
+    with caplog.at_level(logging.WARNING):  # issue 22: the explicit opt-in keeps the old warning
+        Checkpointer(model, str(tmp_path)).resume_or_load(str(path), resume=False, allow_missing=True)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and str(path) in r.getMessage()]
     assert any("only 1 of the model's 4 tensors" in w for w in warnings)
 

@@ -19,6 +19,7 @@ from localstyle.data.coco import load_coco_json
 from localstyle.engine.checkpointer import Checkpointer
 from localstyle.engine.defaults import default_argument_parser
 from localstyle.engine.hooks import MetricsWriter, read_metrics
+from localstyle.modeling import build_model
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import WriteError
 from test_bad_input import _stylize, one_photo  # noqa: F401 (a fixture)
@@ -228,3 +229,31 @@ def test_full_disk_while_stylizing_stops_with_one_line_and_keeps_outputs(one_pho
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert e.value.code == 2 and len(err) == 1 and "No space left on device" in err[0] and str(out) in err[0]
     assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+
+
+# ---------------------------------------------------------------------------------------- 4. random or half-random
+THIN_YAML, THIN_PTH = os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"), os.path.join(D2_FIXTURES, "thin_r50_fpn.pth")
+
+
+@pytest.mark.parametrize("weights, words", [
+    ("", "MODEL.WEIGHTS is empty, so the model is random; --eval-only needs weights trained for this config"),
+    (THIN_PTH, "only 307 of the model's 562 tensors match it (first missing: backbone.bottom_up.res4.6."),
+])
+def test_eval_only_refuses_a_random_or_half_random_model(tmp_path, capsys, weights, words):
+    """No weights, or R50 weights in an R101 config (255 tensors missing): one line before any evaluation."""
+    with pytest.raises(SystemExit) as e:
+        load_script("train_net.py").cli(["--config-file", THIN_YAML, "--eval-only", "MODEL.DEVICE", "cpu",
+                                         "MODEL.RESNETS.DEPTH", "101", "DATASETS.TEST", "('never_loaded',)",
+                                         "MODEL.WEIGHTS", weights, "OUTPUT_DIR", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and "\n" not in err and words in err and "MODEL.WEIGHTS_ALLOW_MISSING True" in err
+    assert not (tmp_path / "inference").exists()
+
+
+def test_training_from_weights_of_another_depth_is_refused_unless_allowed(tmp_path):
+    model = build_model(load_config(THIN_YAML, ["MODEL.DEVICE", "cpu", "MODEL.RESNETS.DEPTH", "101"]))
+    with pytest.raises(LocalstyleError, match=r"first missing: backbone.bottom_up.res4.6.*another depth"):
+        Checkpointer(model, str(tmp_path)).resume_or_load(THIN_PTH, resume=False)
+    ckpt = Checkpointer(model, str(tmp_path))
+    assert ckpt.resume_or_load(THIN_PTH, resume=False, allow_missing=True) == 0
+    assert len(ckpt.load_report["missing"]) == 255 and ckpt.load_report["tensors"] == 562

@@ -21,6 +21,9 @@ _C.MODEL.WEIGHTS = ""
 # localstyle: unpickle MODEL.WEIGHTS fully (this can run code stored in the file). Off: .pkl files load through
 # a restricted unpickler (numpy arrays, containers, numbers, strings) and .pth files with weights_only=True.
 _C.MODEL.WEIGHTS_TRUSTED = False
+# localstyle: run with a model MODEL.WEIGHTS does not fully give: --eval-only without weights or with weights that
+# miss tensors, training from weights that miss backbone tensors or more than half of the model. Off: an error.
+_C.MODEL.WEIGHTS_ALLOW_MISSING = False
 _C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
 _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
 # How DefaultPredictor, evaluation and stylize_net.py run the model: eager (PyTorch), onnxruntime, openvino or

@@ -18,6 +18,9 @@ def setup_logger(output_dir=None, distributed_rank=0, name="localstyle"):
         if isinstance(handler, logging.FileHandler) or distributed_rank > 0:
             logger.removeHandler(handler)
             handler.close()
+    for handler in logger.handlers:
+        if type(handler) is logging.StreamHandler:  # our console handler (not a FileHandler nor a test's capture)
+            handler.stream = sys.stdout  # the current stdout (the old one may be closed: no setStream flush)
     if distributed_rank == 0 and not logger.handlers:
         console = logging.StreamHandler(stream=sys.stdout)
         console.setLevel(logging.INFO)
