@@ -350,7 +350,7 @@ def test_stylize_rerun_with_other_settings_redoes_the_images(one_photo, tmp_path
     capsys.readouterr()
     other = os.path.join(REPO, "assets", "styles", "munch_the_scream_1893.jpg")
     assert _stylize(one_photo, out, "STYLE.IMAGE", other) == 0
-    assert "1 done (1 redone: settings changed), 0 skipped" in capsys.readouterr().out
+    assert "1 done (1 redone: settings or files changed), 0 skipped" in capsys.readouterr().out
     assert (out / f"{stem}.png").read_bytes() != first
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["images"][stem]["settings"]["STYLE.IMAGE"] == other

@@ -6,8 +6,11 @@ import json
 import logging
 import os
 import resource
+import shutil
 import sys
+import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,8 +23,11 @@ from localstyle.engine.checkpointer import Checkpointer
 from localstyle.engine.defaults import default_argument_parser
 from localstyle.engine.hooks import MetricsWriter, read_metrics
 from localstyle.modeling import build_model
+from localstyle.stylize.outputs import settings_of
+from localstyle.utils.digests import file_sha256
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import WriteError
+from localstyle.utils.image_io import read_image, write_image
 from test_bad_input import _stylize, one_photo  # noqa: F401 (a fixture)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -257,3 +263,44 @@ def test_training_from_weights_of_another_depth_is_refused_unless_allowed(tmp_pa
     ckpt = Checkpointer(model, str(tmp_path))
     assert ckpt.resume_or_load(THIN_PTH, resume=False, allow_missing=True) == 0
     assert len(ckpt.load_report["missing"]) == 255 and ckpt.load_report["tensors"] == 562
+
+
+# ---------------------------------------------------------------------------------------- 1. stale outputs
+def test_rerun_notices_replaced_style_and_input_files(one_photo, tmp_path, capsys):
+    """A style image or an input replaced under the same name is redone; a file only touched is not (the digest,
+    taken when size or mtime changed, is the same)."""
+    out, style = tmp_path / "out", tmp_path / "style.jpg"
+    shutil.copy(os.path.join(REPO, "assets", "styles", "vangogh_starry_night_1889.jpg"), style)
+    photo = one_photo / os.listdir(one_photo)[0]
+    stem = photo.stem
+
+    def run():
+        assert _stylize(one_photo, out, "STYLE.IMAGE", str(style)) == 0
+        return capsys.readouterr().out
+
+    assert "1 done, 0 skipped" in run()
+    first = (out / f"{stem}.png").read_bytes()
+    shutil.copy(os.path.join(REPO, "assets", "styles", "munch_the_scream_1893.jpg"), style)  # same path
+    assert "1 done (1 redone: settings or files changed), 0 skipped" in run()
+    assert (out / f"{stem}.png").read_bytes() != first
+    for path in (style, photo):
+        os.utime(path, ns=(time.time_ns() + 10**9,) * 2)  # touched, same content
+    assert "0 done, 1 skipped (already complete)" in run()
+    image = read_image(str(photo))
+    write_image(str(photo), np.clip(image.astype(np.int16) + 40, 0, 255).astype(np.uint8))  # same name
+    assert "1 done (1 redone: settings or files changed), 0 skipped" in run()
+    entry = json.loads((out / "manifest.json").read_text())["images"][stem]
+    assert entry["input_sha256"] == file_sha256(str(photo)) and entry["settings"]["files"][str(style)]
+
+
+def test_settings_cover_the_keys_that_change_the_masks():
+    def settings(*opts):
+        return settings_of(load_config(STYLIZE_CONFIG, ["MASKS.SOURCE", "predictor", *opts]))
+
+    base = settings()
+    for key, value in [("INPUT.MIN_SIZE_TEST", "640"), ("MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.3"),
+                       ("MODEL.RESNETS.DEPTH", "101"), ("TEST.DETECTIONS_PER_IMAGE", "10"),
+                       ("MASKS.DILATE", "3")]:
+        assert settings(key, value) != base, key
+    assert settings("MODEL.DEVICE", "cuda") == base  # where the model runs does not change the masks
+    assert "MODEL+INPUT" not in settings_of(load_config(STYLIZE_CONFIG))  # annotation masks: no model involved

@@ -1,4 +1,5 @@
 """What a stylize run writes: per-image output paths, the composite/mask/strip files, and ``manifest.json``."""
+import hashlib
 import json
 import logging
 import os
@@ -9,6 +10,7 @@ import cv2
 import numpy as np
 
 from localstyle.compose import blend, comparison_strip, preserve_color, segmentation_overlay, union_alpha
+from localstyle.utils.digests import FileDigests
 from localstyle.utils.file_io import atomic_write_json
 from localstyle.utils.image_io import resize_image, write_image
 
@@ -17,19 +19,44 @@ MANIFEST = "manifest.json"
 # What decides an output: every STYLE and MASKS key, plus these.
 SETTINGS_SECTIONS = ("STYLE", "MASKS")
 SETTINGS_KEYS = ("MODEL.WEIGHTS", "DATASETS.CLASSES")
+# With a model making the masks: every key of these sections but where the model runs and how weights may load
+MODEL_SECTIONS = ("MODEL", "INPUT")
+MODEL_KEYS_IGNORED = ("MODEL.DEVICE", "MODEL.WEIGHTS_TRUSTED", "MODEL.WEIGHTS_ALLOW_MISSING")
+# Keys naming files whose content decides an output (besides the style images)
+FILE_KEYS = ("MODEL.WEIGHTS", "MODEL.EXPORTED", "STYLE.WEIGHTS", "STYLE.VGG.WEIGHTS", "MASKS.SEMANTIC_CONFIG",
+             "MASKS.SEMANTIC_WEIGHTS")
 
 
-def settings_of(cfg):
-    """The settings that decide an output, as recorded in the manifest (JSON types: lists, not tuples)."""
+def settings_of(cfg, digests=None):
+    """The settings that decide an output, as recorded in the manifest (JSON types: lists, not tuples): every
+    STYLE and MASKS key, MODEL.WEIGHTS and DATASETS.CLASSES; when a model makes the masks (MASKS.SOURCE other than
+    ``annotations``), ``MODEL+INPUT``: a digest of every MODEL and INPUT key that changes its predictions (and
+    TEST.DETECTIONS_PER_IMAGE); ``files``: the content digest (sha256, through the :class:`FileDigests` cache
+    ``digests``) of each local file the settings name: style images, weights, DATASETS.REGISTER_COCO jsons."""
+    digests = digests or FileDigests()
     out = {}
     for section in SETTINGS_SECTIONS:
         out.update(_flatten(cfg[section], f"{section}."))
     for key in SETTINGS_KEYS:
-        node = cfg
-        for part in key.split("."):
-            node = node[part]
-        out[key] = node
+        out[key] = _value(cfg, key)
+    if cfg.MASKS.SOURCE != "annotations":
+        model = {k: v for s in MODEL_SECTIONS for k, v in _flatten(cfg[s], f"{s}.") if k not in MODEL_KEYS_IGNORED}
+        model["TEST.DETECTIONS_PER_IMAGE"] = cfg.TEST.DETECTIONS_PER_IMAGE
+        text = json.dumps(model, sort_keys=True, default=str)
+        out["MODEL+INPUT"] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    styles = [cfg.STYLE.IMAGE, *cfg.STYLE.PER_INSTANCE,
+              *(e[1] for e in cfg.STYLE.PER_CLASS if isinstance(e, (list, tuple)) and len(e) == 2)]
+    datasets = [e[1] for e in cfg.DATASETS.REGISTER_COCO if isinstance(e, (list, tuple)) and len(e) == 3]
+    paths = dict.fromkeys([*styles, *(_value(cfg, k) for k in FILE_KEYS), *datasets])
+    out["files"] = {p: digests(p) for p in paths if isinstance(p, str) and p and os.path.isfile(p)}
     return json.loads(json.dumps(out))
+
+
+def _value(cfg, key):
+    node = cfg
+    for part in key.split("."):
+        node = node[part]
+    return node
 
 
 def _flatten(node, prefix):
@@ -84,6 +111,14 @@ class Manifest:
         return self.data["images"]
 
     @property
+    def digests(self):
+        """The :class:`FileDigests` cache kept in the manifest (inputs, style images, weights)."""
+        known = self.data.get("digests")
+        if not isinstance(known, dict):
+            known = self.data["digests"] = {}
+        return FileDigests(known)
+
+    @property
     def videos(self):
         """Clip entries (written by :mod:`localstyle.video`), by stem."""
         return self.data.setdefault("videos", {})
@@ -121,13 +156,13 @@ def write_outputs(paths, image, plan, stylized, styles, preserve):
         write_image(paths.strip, comparison_strip(image, used_styles, stylized_view, seg, outcome))
 
 
-def manifest_entry(path, image, plan, paths, settings, timings):
-    """The manifest entry of one finished image."""
+def manifest_entry(path, image, plan, paths, settings, timings, input_sha256=None):
+    """The manifest entry of one finished image (``input_sha256``: the content digest of its input file)."""
     det, h, w = plan.detections, image.shape[0], image.shape[1]
     instances = [{"class": plan.names[i], "score": round(float(det.scores[i]), 4),
                   "box": [round(float(v), 1) for v in det.boxes[i]], "area": int(det.masks[i].sum()),
                   "style": plan.style_of.get(i)} for i in plan.keep]
-    return {"input": os.path.abspath(path), "size": [w, h],
+    return {"input": os.path.abspath(path), "input_sha256": input_sha256, "size": [w, h],
             "outputs": {k: os.path.basename(p) for k, p in paths.as_dict().items()},
             "instances": instances, "styles": sorted({r.style for r in plan.regions}),
             "regions": [{"box": list(r.box), "processed_size": list(r.size[::-1]), "style": r.style}
