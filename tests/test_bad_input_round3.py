@@ -24,6 +24,7 @@ from localstyle.engine.defaults import default_argument_parser
 from localstyle.engine.hooks import MetricsWriter, read_metrics
 from localstyle.modeling import build_model
 from localstyle.stylize.outputs import settings_of
+from localstyle.stylize.plan import working_shape
 from localstyle.utils.digests import file_sha256
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import WriteError
@@ -304,3 +305,32 @@ def test_settings_cover_the_keys_that_change_the_masks():
         assert settings(key, value) != base, key
     assert settings("MODEL.DEVICE", "cuda") == base  # where the model runs does not change the masks
     assert "MODEL+INPUT" not in settings_of(load_config(STYLIZE_CONFIG))  # annotation masks: no model involved
+
+
+# ---------------------------------------------------------------------------------------- 7. big photos
+@pytest.mark.parametrize("shape, cap, expected", [
+    ((4000, 6000), 2048, (1365, 2048)), ((6000, 4000), 2048, (2048, 1365)), ((8000, 8000), 2048, (2048, 2048)),
+    ((1000, 1500), 2048, (1000, 1500)), ((4000, 6000), 0, (4000, 6000)), ((30, 60000), 2048, (1, 2048)),
+])
+def test_working_shape_caps_the_longest_side(shape, cap, expected):
+    assert working_shape(*shape, cap) == expected
+
+
+def test_capped_working_resolution_composites_at_full_size(one_photo, tmp_path):
+    """STYLIZE.MAX_SIZE below the photo's size: masks and crops at the working size, every output at full size,
+    pixels outside the (upscaled) alpha exactly the input's, and the same people as at full resolution."""
+    photo = one_photo / os.listdir(one_photo)[0]
+    image = read_image(str(photo))
+    masks = {}
+    for cap in (0, 200):
+        out = tmp_path / f"out_{cap}"
+        assert _stylize(one_photo, out, "STYLIZE.MAX_SIZE", str(cap), "STYLIZE.STRIP", "True") == 0
+        result, mask = read_image(str(out / f"{photo.stem}.png")), read_image(str(out / f"{photo.stem}_mask.png"))
+        assert result.shape == image.shape and mask.shape == image.shape
+        assert np.array_equal(result[mask[..., 0] == 0], image[mask[..., 0] == 0])
+        assert (out / f"{photo.stem}_strip.jpg").is_file()
+        entry = json.loads((out / "manifest.json").read_text())["images"][photo.stem]
+        assert all(0 <= v <= max(image.shape) for r in entry["regions"] for v in r["box"])
+        masks[cap] = mask[..., 0] > 127
+    iou = (masks[0] & masks[200]).sum() / (masks[0] | masks[200]).sum()
+    assert iou > 0.9

@@ -378,6 +378,10 @@ _C.STYLIZE.BATCH_SIZE = 4
 # Threads decoding the next images while a batch is stylized (0: decode in the main thread).
 _C.STYLIZE.NUM_WORKERS = 2
 _C.STYLIZE.STRIP = True
+# Longest side (pixels) of the working resolution: a larger photo gets its masks refined, crops planned and styled
+# (and its comparison strip drawn) from a copy scaled to this size, then is composited at full size, so memory stays
+# bounded (MASKS.DILATE / FEATHER / CROP_MARGIN keep meaning pixels of the full photo). 0: everything at full size.
+_C.STYLIZE.MAX_SIZE = 2048
 
 # Video clips (stylize_net.py --input clip.mp4 / --input 0 / --video --input frames/): localstyle.video.
 _C.VIDEO = CN()

@@ -59,6 +59,7 @@ RANGES = (
     Range("MASKS.SEMANTIC_BAND", 0, MAX_MASK_PIXELS),
     Range("STYLIZE.BATCH_SIZE", 1),
     Range("STYLIZE.NUM_WORKERS", 0),
+    Range("STYLIZE.MAX_SIZE", 0),
     Range("VIDEO.CHUNK_SIZE", 1),
     Range("VIDEO.MAX_FRAMES", 0),
     Range("VIDEO.FLOW_SCALE", 0.05, 1),

@@ -9,7 +9,8 @@ from typing import Optional
 import cv2
 import numpy as np
 
-from localstyle.compose import blend, comparison_strip, preserve_color, segmentation_overlay, union_alpha
+from localstyle.compose import (blend, comparison_strip, preserve_color, quantize_alpha, segmentation_overlay,
+                                union_alpha)
 from localstyle.utils.digests import FileDigests
 from localstyle.utils.file_io import atomic_write_json
 from localstyle.utils.image_io import resize_image, write_image
@@ -129,25 +130,38 @@ class Manifest:
         atomic_write_json(self.path, self.data, indent=1)
 
 
+BAND_ROWS = 512  # a big crop is blended in bands of rows: bounded float temporaries
+
+
 def composite(image, plan, stylized, preserve):
-    """``(outcome, stylized_view, used_alpha)``: the plan's stylized regions blended into ``image``."""
+    """``(outcome, stylized_view, used_alpha)``: the plan's stylized regions blended into ``image`` at its full
+    size (a plan made on a working copy has its regions and alphas scaled up, alphas back on the 1/255 grid)."""
     outcome, stylized_view = image.copy(), image.copy()
     for region, out in zip(plan.regions, stylized):
-        x0, y0, x1, y1 = region.box
+        x0, y0, x1, y1 = plan.to_full(region.box)
         styl = resize_image(out, y1 - y0, x1 - x0, interpolation=cv2.INTER_LINEAR)
-        if preserve:
-            styl = preserve_color(styl, image[y0:y1, x0:x1])
-        outcome[y0:y1, x0:x1] = blend(outcome[y0:y1, x0:x1], styl, region.alpha)
-        stylized_view[y0:y1, x0:x1] = styl
-    return outcome, stylized_view, union_alpha(plan.alphas, image.shape[:2])
+        alpha = resize_image(region.alpha, y1 - y0, x1 - x0, interpolation=cv2.INTER_LINEAR)
+        for top in range(0, y1 - y0, BAND_ROWS):
+            rows, band = slice(y0 + top, min(y1, y0 + top + BAND_ROWS)), slice(top, top + BAND_ROWS)
+            s = preserve_color(styl[band], image[rows, x0:x1]) if preserve else styl[band]
+            a = quantize_alpha(alpha[band]) if plan.scaled else alpha[band]
+            outcome[rows, x0:x1] = blend(outcome[rows, x0:x1], s, a)
+            stylized_view[rows, x0:x1] = s
+    used = union_alpha(plan.alphas, plan.shape)
+    if plan.scaled:
+        used = quantize_alpha(resize_image(used, *image.shape[:2], interpolation=cv2.INTER_LINEAR))
+    return outcome, stylized_view, used
 
 
 def write_outputs(paths, image, plan, stylized, styles, preserve):
-    """Composite ``plan`` into ``image`` and write the files of ``paths`` atomically."""
+    """Composite ``plan`` into ``image`` and write the files of ``paths`` atomically (the comparison strip, a
+    preview, from the working resolution)."""
     outcome, stylized_view, used = composite(image, plan, stylized, preserve)
     write_image(paths.composite, outcome)
     write_image(paths.mask, np.round(used * 255).astype(np.uint8))
     if paths.strip:
+        del used
+        image, stylized_view, outcome = (resize_image(a, *plan.shape) for a in (image, stylized_view, outcome))
         det, keep = plan.detections, plan.keep
         labels = [f"{plan.names[i]} {det.scores[i]:.2f}" for i in keep]
         seg = segmentation_overlay(image, det.masks[keep], det.boxes[keep], labels)
@@ -159,12 +173,13 @@ def write_outputs(paths, image, plan, stylized, styles, preserve):
 def manifest_entry(path, image, plan, paths, settings, timings, input_sha256=None):
     """The manifest entry of one finished image (``input_sha256``: the content digest of its input file)."""
     det, h, w = plan.detections, image.shape[0], image.shape[1]
+    sx, sy = w / plan.shape[1], h / plan.shape[0]  # working image -> photo (1 unless STYLIZE.MAX_SIZE scaled it)
     instances = [{"class": plan.names[i], "score": round(float(det.scores[i]), 4),
-                  "box": [round(float(v), 1) for v in det.boxes[i]], "area": int(det.masks[i].sum()),
-                  "style": plan.style_of.get(i)} for i in plan.keep]
+                  "box": [round(float(v), 1) for v in det.boxes[i] * [sx, sy, sx, sy]],
+                  "area": int(round(det.masks[i].sum() * sx * sy)), "style": plan.style_of.get(i)} for i in plan.keep]
     return {"input": os.path.abspath(path), "input_sha256": input_sha256, "size": [w, h],
             "outputs": {k: os.path.basename(p) for k, p in paths.as_dict().items()},
             "instances": instances, "styles": sorted({r.style for r in plan.regions}),
-            "regions": [{"box": list(r.box), "processed_size": list(r.size[::-1]), "style": r.style}
+            "regions": [{"box": list(plan.to_full(r.box)), "processed_size": list(r.size[::-1]), "style": r.style}
                         for r in plan.regions],
             "settings": settings, "timings": {k: round(v, 3) for k, v in timings.items()}}
