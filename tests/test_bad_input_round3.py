@@ -16,7 +16,6 @@ import torch
 
 from engine_helpers import D2_FIXTURES, UNITTEST_CONFIG, load_script
 from localstyle.config import get_cfg, load_config
-from localstyle.data import register_coco_instances
 from localstyle.data.build import get_detection_dataset_dicts
 from localstyle.data.coco import load_coco_json
 from localstyle.engine.checkpointer import Checkpointer
@@ -60,8 +59,8 @@ def _run_dir(path, metrics_text):
     return path
 
 
-TORN = "".join(json.dumps({"iteration": i, "total_loss": 1.0 / (i + 1), "lr": 0.01, "time": 0.5}) + "\n" for i in range(4)) \
-    + '{"iteration": 4, "total_lo'
+TORN = "".join(json.dumps({"iteration": i, "total_loss": 1.0 / (i + 1), "lr": 0.01, "time": 0.5}) + "\n"
+               for i in range(4)) + '{"iteration": 4, "total_lo'
 
 
 def test_torn_metrics_line_is_dropped_on_resume_and_in_reports(tmp_path, caplog, capsys):
@@ -113,37 +112,23 @@ def test_num_gpus_below_one_is_an_argparse_error(capsys):
 
 
 # ---------------------------------------------------------------------------------------- 9. class-count advice
-@pytest.fixture(scope="module")
-def raw_coco(tmp_path_factory):
-    """A raw COCO instances json (80 categories, 4 images with people), registered as ``r3_raw_coco``."""
-    with open(TINY_JSON) as f:
-        data = json.load(f)
-    with_person = {a["image_id"] for a in data["annotations"] if a["category_id"] == 1}
-    data["images"] = [im for im in data["images"] if im["id"] in with_person][:4]
-    ids = {im["id"] for im in data["images"]}
-    data["annotations"] = [a for a in data["annotations"] if a["image_id"] in ids]
-    path = tmp_path_factory.mktemp("raw") / "instances.json"
-    path.write_text(json.dumps(data))
-    register_coco_instances("r3_raw_coco", {}, str(path), os.path.join(TINY, "train2017"))
-    return data
-
-
-def test_classes_on_a_two_class_config_advise_num_classes(raw_coco):
+def test_classes_on_a_two_class_config_advise_num_classes():
+    """coco_tiny_train2017 (tests/conftest.py): a raw COCO json, 80 categories."""
     cfg = load_config(os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"), ["DATASETS.CLASSES", "['person']"])
     assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 2  # set by the config: kept
     with pytest.raises(LocalstyleError) as e:
-        get_detection_dataset_dicts("r3_raw_coco", False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+        get_detection_dataset_dicts("coco_tiny_train2017", False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
     msg = str(e.value)
     assert "\n" not in msg and msg.endswith("set MODEL.ROI_HEADS.NUM_CLASSES 1") and "DATASETS.CLASSES selects 1" in msg
 
 
-def test_classes_with_default_num_classes_derive_it(raw_coco, caplog):
+def test_classes_with_default_num_classes_derive_it(caplog):
     with caplog.at_level(logging.WARNING):
         cfg = load_config(None, ["DATASETS.CLASSES", "['person', 'dog']"])
     assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 2
     assert any("MODEL.ROI_HEADS.NUM_CLASSES 2" in r.getMessage() and "DATASETS.CLASSES" in r.getMessage()
                for r in caplog.records)
-    dicts = get_detection_dataset_dicts("r3_raw_coco", False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    dicts = get_detection_dataset_dicts("coco_tiny_train2017", False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
     assert {a["category_id"] for d in dicts for a in d["annotations"]} <= {0, 1}
 
 
