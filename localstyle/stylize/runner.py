@@ -48,16 +48,7 @@ class StylizeRunner:
         method, strength, mask model...) or from another input file content."""
         entry = self.manifest.images.get(output_stem(path))
         return entry is not None and (entry.get("settings") != self.settings
-                                      or entry.get("input_sha256") != self.input_digest(path))
-
-    def input_digest(self, path):
-        """sha256 of input ``path`` (None if it cannot be read; decoding reports that)."""
-        if path not in self.input_digests:
-            try:
-                self.input_digests[path] = self.digests(path)
-            except OSError:
-                self.input_digests[path] = None
-        return self.input_digests[path]
+                                      or entry.get("input_sha256") != self.input_digests.get(path))
 
     def run(self, inputs):
         """Stylize every path in ``inputs``; returns ``{"done", "redone", "skipped", "failed", "seconds"}``
@@ -71,7 +62,8 @@ class StylizeRunner:
                 tqdm.write(f"failed: {path}: same output name {stem!r} as {stems[stem]}; skipped")
                 continue
             stems[stem] = path
-            self.input_digest(path)  # every digest before the writer thread saves the manifest (with the cache)
+            # every digest before the writer thread saves the manifest (with the digest cache)
+            self.input_digests[path] = digest_or_none(self.digests, path)
             if self.overwrite or not self.is_complete(path):
                 todo.append(path)
         skipped, done = len(stems) - len(todo), 0
@@ -121,6 +113,14 @@ class StylizeRunner:
         timings["total_s"] = sum(timings.values())
         return manifest_entry(record.path, record.image, plan, paths, self.settings, timings,
                               self.input_digests[record.path])
+
+
+def digest_or_none(digests, path):
+    """``digests(path)``, or None when the file cannot be read (decoding reports that)."""
+    try:
+        return digests(path)
+    except OSError:
+        return None
 
 
 def count_finished(finished, failed):
