@@ -46,13 +46,12 @@ def make_big_photo(folder, width, height):
     return len(anns)
 
 
-def peak_rss_gb(folder, max_size):
-    """Run stylize_net.py on the big photo in a fresh process; returns its peak RSS in GB."""
+def peak_rss_gb(folder, max_size, out):
+    """Run stylize_net.py on the big photo in a fresh process, writing into ``out``; returns its peak RSS in GB."""
     code = ("import resource, sys, stylize_net\n"
             "rc = stylize_net.main(sys.argv[1:])\n"
             "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
             "sys.exit(rc)\n")
-    out = os.path.join(folder, f"out_{max_size}")
     cmd = [sys.executable, "-c", code, "--config-file", CONFIG, "--input", os.path.join(folder, "in"),
            "--output", out, "MODEL.DEVICE", "cpu", "STYLIZE.MAX_SIZE", str(max_size), "DATASETS.REGISTER_COCO",
            repr([["big_photo", os.path.join(folder, "big.json"), os.path.join(folder, "in")]]),
@@ -73,8 +72,8 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         n = make_big_photo(folder, args.width, args.height)
         print(f"{args.width}x{args.height} photo, {n} person annotations")
-        for max_size in args.max_size:
-            gb = peak_rss_gb(folder, max_size)
+        for k, max_size in enumerate(args.max_size):
+            gb = peak_rss_gb(folder, max_size, os.path.join(folder, f"out_{k}"))
             print(f"STYLIZE.MAX_SIZE {max_size}: peak RSS {gb:.2f} GB")
     print(f"result: big_photo_peak_rss max_size={args.max_size[-1]} gb={gb:.2f}")
 
