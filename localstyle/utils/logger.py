@@ -18,11 +18,8 @@ def setup_logger(output_dir=None, distributed_rank=0, name="localstyle"):
         if isinstance(handler, logging.FileHandler) or distributed_rank > 0:
             logger.removeHandler(handler)
             handler.close()
-    for handler in logger.handlers:
-        if type(handler) is logging.StreamHandler:  # our console handler (not a FileHandler nor a test's capture)
-            handler.stream = sys.stdout  # the current stdout (the old one may be closed: no setStream flush)
     if distributed_rank == 0 and not logger.handlers:
-        console = logging.StreamHandler(stream=sys.stdout)
+        console = _Console()
         console.setLevel(logging.INFO)
         console.setFormatter(fmt)
         logger.addHandler(console)
@@ -34,6 +31,19 @@ def setup_logger(output_dir=None, distributed_rank=0, name="localstyle"):
         file_handler.setFormatter(fmt)
         logger.addHandler(file_handler)
     return logger
+
+
+class _Console(logging.StreamHandler):
+    """The console handler: writes to ``sys.stdout`` as it is when a record is emitted (a stdout replaced after
+    setup, e.g. captured and closed again, is never written to)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 class _LogFile(logging.FileHandler):
