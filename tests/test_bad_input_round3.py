@@ -128,7 +128,8 @@ def test_classes_with_default_num_classes_derive_it(caplog):
     assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 2
     assert any("MODEL.ROI_HEADS.NUM_CLASSES 2" in r.getMessage() and "DATASETS.CLASSES" in r.getMessage()
                for r in caplog.records)
-    dicts = get_detection_dataset_dicts("coco_tiny_train2017", False, cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES)
+    classes, num_classes = cfg.DATASETS.CLASSES, cfg.MODEL.ROI_HEADS.NUM_CLASSES
+    dicts = get_detection_dataset_dicts("coco_tiny_train2017", False, classes, num_classes)
     assert {a["category_id"] for d in dicts for a in d["annotations"]} <= {0, 1}
 
 

@@ -14,7 +14,8 @@ class BatchWriter:
 
     A job is ``(path, write)``: ``write()`` writes the image's outputs and returns its manifest entry (a
     :class:`LocalstyleError` it raises fails that image only, a :class:`WriteError` stops the run), or ``write``
-    is already the exception that stopped the image. At most ``depth`` batches wait behind the one being processed (bounded memory).
+    is already the exception that stopped the image. At most ``depth`` batches wait behind the one being processed
+    (bounded memory).
     """
 
     def __init__(self, manifest, settings, depth=1):
