@@ -13,6 +13,7 @@ from localstyle.engine.defaults import build_config, default_argument_parser, se
 from localstyle.engine.launch import launch
 from localstyle.engine.trainer import Trainer
 from localstyle.utils.errors import cli_errors
+from localstyle.utils.file_io import ensure_writable_dir
 
 
 def main(args):
@@ -23,11 +24,16 @@ def main(args):
         from localstyle.data import register_datasets_from_cfg
         from localstyle.export.runtimes import build_runtime
         from localstyle.modeling import build_model
+        from localstyle.modeling.weight_loading import require_all_tensors
 
         register_datasets_from_cfg(cfg)
         model = build_model(cfg)
-        Checkpointer(model, cfg.OUTPUT_DIR).resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume,
-                                                           trusted=cfg.MODEL.WEIGHTS_TRUSTED)
+        checkpointer = Checkpointer(model, cfg.OUTPUT_DIR)
+        checkpointer.resume_or_load(cfg.MODEL.WEIGHTS, resume=args.resume, trusted=cfg.MODEL.WEIGHTS_TRUSTED,
+                                    allow_missing=True)
+        if not cfg.MODEL.WEIGHTS_ALLOW_MISSING:  # AP of a random model is 0: say so instead
+            require_all_tensors(checkpointer.load_report, "--eval-only needs weights trained for this config "
+                                                          "(MODEL.WEIGHTS_ALLOW_MISSING True evaluates anyway)")
         results = Trainer.test(cfg, build_runtime(cfg, model.eval()))  # MODEL.RUNTIME runs the evaluation
     else:
         trainer = Trainer(cfg)
@@ -42,7 +48,8 @@ def main(args):
 @cli_errors
 def cli(argv=None):
     args = default_argument_parser().parse_args(argv)
-    build_config(args)  # report config errors once, before any process is started
+    cfg = build_config(args)  # report config errors once, before any process is started
+    ensure_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
            dist_url=args.dist_url, args=(args,))
 

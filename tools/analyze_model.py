@@ -56,7 +56,8 @@ def analyze(cfg, tasks, num_inputs=10):
 
     register_datasets_from_cfg(cfg)
     model = build_model(cfg)
-    Checkpointer(model, cfg.OUTPUT_DIR, save_to_disk=False).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+    Checkpointer(model, cfg.OUTPUT_DIR, save_to_disk=False).resume_or_load(cfg.MODEL.WEIGHTS, resume=False,
+                                                                          allow_missing=True)  # shapes only
     model.eval()
     out = {}
     for task in tasks:

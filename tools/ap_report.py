@@ -15,6 +15,7 @@ from localstyle.evaluation.report import write_report
 from localstyle.evaluation.runs import load_runs
 from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import cli_errors
+from localstyle.utils.file_io import ensure_writable_dir
 
 
 @cli_errors
@@ -23,6 +24,7 @@ def main(argv=None):
     parser.add_argument("output_dirs", nargs="+", metavar="RUN_DIR", help="train_net.py OUTPUT_DIRs")
     parser.add_argument("--output", required=True, help="folder for report.md, report.csv and report.html")
     args = parser.parse_args(argv)
+    ensure_writable_dir(args.output, "--output")  # before reading the runs
     print(write_report(load_runs(args.output_dirs), args.output))
     for name in ("report.md", "report.csv", "report.html"):
         print(f"wrote {os.path.join(args.output, name)}")

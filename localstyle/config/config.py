@@ -1,5 +1,7 @@
 """Config loading: detectron2's YAML format (``_BASE_`` chains, ``KEY VALUE`` overrides) with clear errors."""
 import ast
+import functools
+import logging
 import os
 
 import yaml
@@ -116,6 +118,7 @@ def get_cfg():
 def load_config(config_file=None, opts=()):
     """Defaults, then ``config_file`` (if any), then ``KEY VALUE`` ``opts``; returns an unfrozen config.
     Keys localstyle does not implement (``localstyle.config.unsupported``) are refused at non-default values."""
+    from localstyle.config.ranges import check_ranges
     from localstyle.config.unsupported import check_unsupported
 
     cfg = get_cfg()
@@ -124,4 +127,23 @@ def load_config(config_file=None, opts=()):
     cfg.merge_from_list(list(opts))
     sources = ([str(config_file)] if config_file else []) + (["command line"] if opts else [])
     check_unsupported(cfg, source=" + ".join(sources) or "config")
+    derive_num_classes(cfg)
+    check_ranges(cfg, source=" + ".join(sources) or "config")
     return cfg
+
+
+def derive_num_classes(cfg):
+    """A Mask R-CNN config that names its classes (DATASETS.CLASSES) but leaves MODEL.ROI_HEADS.NUM_CLASSES at its
+    default gets one class per name (logged)."""
+    default = get_cfg().MODEL.ROI_HEADS.NUM_CLASSES
+    n = len(cfg.DATASETS.CLASSES)
+    if n and cfg.MODEL.ROI_HEADS.NUM_CLASSES == default != n and cfg.MODEL.META_ARCHITECTURE == "GeneralizedRCNN":
+        cfg.MODEL.ROI_HEADS.NUM_CLASSES = n
+        _log_once(f"MODEL.ROI_HEADS.NUM_CLASSES {n}: one class per name of DATASETS.CLASSES "
+                  f"{list(cfg.DATASETS.CLASSES)} (the config left it at its default {default})")
+
+
+@functools.lru_cache(maxsize=None)
+def _log_once(message):
+    """Log ``message`` once per process (a config is loaded again in each launched process)."""
+    logging.getLogger(__name__).warning(message)

@@ -21,6 +21,9 @@ _C.MODEL.WEIGHTS = ""
 # localstyle: unpickle MODEL.WEIGHTS fully (this can run code stored in the file). Off: .pkl files load through
 # a restricted unpickler (numpy arrays, containers, numbers, strings) and .pth files with weights_only=True.
 _C.MODEL.WEIGHTS_TRUSTED = False
+# localstyle: run with a model MODEL.WEIGHTS does not fully give: --eval-only without weights or with weights that
+# miss tensors, training from weights that miss backbone tensors or more than half of the model. Off: an error.
+_C.MODEL.WEIGHTS_ALLOW_MISSING = False
 _C.MODEL.PIXEL_MEAN = [103.530, 116.280, 123.675]
 _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
 # How DefaultPredictor, evaluation and stylize_net.py run the model: eager (PyTorch), onnxruntime, openvino or
@@ -393,6 +396,10 @@ _C.STYLIZE.BATCH_SIZE = 4
 # Threads decoding the next images while a batch is stylized (0: decode in the main thread).
 _C.STYLIZE.NUM_WORKERS = 2
 _C.STYLIZE.STRIP = True
+# Longest side (pixels) of the working resolution: a larger photo gets its masks refined, crops planned and styled
+# (and its comparison strip drawn) from a copy scaled to this size, then is composited at full size, so memory stays
+# bounded (MASKS.DILATE / FEATHER / CROP_MARGIN keep meaning pixels of the full photo). 0: everything at full size.
+_C.STYLIZE.MAX_SIZE = 2048
 
 # Video clips (stylize_net.py --input clip.mp4 / --input 0 / --video --input frames/): localstyle.video.
 _C.VIDEO = CN()

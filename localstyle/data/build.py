@@ -33,7 +33,7 @@ def get_detection_dataset_dicts(names, filter_empty=True, classes=(), num_classe
         selection = class_selection(name, classes)
         items = select_classes(items, selection)
         if num_classes is not None:
-            check_num_classes(name, selection, items, num_classes)
+            check_num_classes(name, selection, items, num_classes, listed=bool(classes))
         if first is not None and selection is not None and first.names != selection.names:
             raise LocalstyleError(f"dataset {name!r} has classes {list(selection.names)} but {first.dataset!r} "
                                   f"has {list(first.names)}")

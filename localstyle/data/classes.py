@@ -81,9 +81,10 @@ def select_classes(dicts, selection):
     return out
 
 
-def check_num_classes(dataset_name, selection, dicts, num_classes):
+def check_num_classes(dataset_name, selection, dicts, num_classes, listed=False):
     """One-line error if the dataset's classes (after selection) do not match ``MODEL.ROI_HEADS.NUM_CLASSES``;
-    without class names, only category ids beyond the model's classes are an error."""
+    without class names, only category ids beyond the model's classes are an error. ``listed``: the classes
+    come from DATASETS.CLASSES, so the advice is to fit NUM_CLASSES to them."""
     if selection is not None:
         n, what = len(selection.names), f"has {len(selection.names)} classes"
     else:
@@ -91,6 +92,10 @@ def check_num_classes(dataset_name, selection, dicts, num_classes):
         what = f"uses category ids up to {n - 1}"
         if n <= num_classes:
             return
+    if n != num_classes and listed:
+        raise LocalstyleError(
+            f"dataset {dataset_name!r}: DATASETS.CLASSES selects {n} classes ({_short(list(selection.names))}) but "
+            f"MODEL.ROI_HEADS.NUM_CLASSES is {num_classes}; set MODEL.ROI_HEADS.NUM_CLASSES {n}")
     if n != num_classes:
         raise LocalstyleError(
             f"dataset {dataset_name!r} {what} but MODEL.ROI_HEADS.NUM_CLASSES is {num_classes}; set DATASETS.CLASSES "

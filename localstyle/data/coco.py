@@ -30,6 +30,9 @@ def load_coco_api(json_file):
             return COCO(json_file)
     except (ValueError, KeyError, TypeError) as e:
         raise LocalstyleError(f"{json_file}: not a valid COCO annotation file ({type(e).__name__}: {e})") from None
+    except AssertionError:  # pycocotools asserts the top level is a dict
+        raise LocalstyleError(f"{json_file}: not a valid COCO annotation file (its top level must be an object with "
+                              f"'images', 'annotations' and 'categories')") from None
 
 
 def coco_api_to_dicts(coco_api, image_root, source="<memory>"):

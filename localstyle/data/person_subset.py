@@ -323,6 +323,12 @@ def prepare_split(coco_root, output, split, check_images=False, link_images="non
             drops += [{"reason": bad[im["id"]], "file": im["file_name"], "image_id": im["id"],
                        "annotations": subset.num_annotations(im["id"])} for im in subset.images if im["id"] in bad]
             subset.drop_images(bad)
+    if not subset.images:
+        subset.spool.close()
+        reasons = sorted({d["reason"].split(" (")[0] for d in drops})
+        raise LocalstyleError(f"{src_json}: no image with a person annotation is left ({num_annotations} annotations "
+                              f"read{'; dropped: ' + ', '.join(reasons) if reasons else ''}); nothing written for "
+                              f"{split}: check that it is COCO's instances_{split}.json")
     out_json = os.path.join(output, "annotations", f"person_{split}.json")
     subset.write(out_json)
     subset.spool.close()

@@ -90,7 +90,8 @@ def benchmark_eval(cfg, warmup, iters, num_inputs=10):
         raise LocalstyleError("--task eval needs DATASETS.TEST")
     register_datasets_from_cfg(cfg)
     model = build_model(cfg)
-    Checkpointer(model, cfg.OUTPUT_DIR, save_to_disk=False).resume_or_load(cfg.MODEL.WEIGHTS, resume=False)
+    Checkpointer(model, cfg.OUTPUT_DIR, save_to_disk=False).resume_or_load(cfg.MODEL.WEIGHTS, resume=False,
+                                                                          allow_missing=True)  # speed only
     model.eval()
     inputs = list(itertools.islice(build_detection_test_loader(cfg, cfg.DATASETS.TEST[0]), num_inputs))
 

@@ -15,6 +15,8 @@ from localstyle.utils.file_io import atomic_open, atomic_torch_save
 from localstyle.utils.safe_pickle import load_weights_file
 
 logger = logging.getLogger(__name__)
+# The ResNet body of an FPN model: weights for training must give all of it (a pretrained backbone, whole)
+BACKBONE_PREFIX = "backbone.bottom_up."
 
 
 def unwrap_model(model):
@@ -76,25 +78,37 @@ class Checkpointer:
         logger.info(f"Loaded checkpoint {path}")
         return data
 
-    def resume_or_load(self, weights, resume, trusted=False):
+    def resume_or_load(self, weights, resume, trusted=False, allow_missing=False):
         """With ``resume`` and a ``last_checkpoint``: restore everything and return the next iteration.
         Otherwise load ``weights`` (if any) with ``localstyle.modeling.weight_loading.load_model_weights`` (full
-        unpickling only if ``trusted``); return 0."""
+        unpickling only if ``trusted``); return 0. ``self.load_report`` tells what was loaded (None: nothing).
+
+        Weights that leave more than half of the model, or any tensor of its backbone, at random init (made for
+        another depth or architecture) are an error unless ``allow_missing`` (MODEL.WEIGHTS_ALLOW_MISSING); the
+        heads of a new task may start fresh."""
+        from localstyle.modeling.weight_loading import load_model_weights, misfit
+
+        self.load_report = None
         if resume:
             path = self.get_checkpoint_file()
             if path is not None:
-                return int(self.load(path).get("iteration", -1)) + 1
+                iteration = int(self.load(path).get("iteration", -1)) + 1  # strict: every tensor
+                tensors = sum(not k.endswith("num_batches_tracked") for k in self.model.state_dict())
+                self.load_report = {"path": path, "missing": [], "tensors": tensors}
+                return iteration
             logger.info(f"--resume: no last_checkpoint in {self.save_dir}; starting from MODEL.WEIGHTS")
         if weights:
-            from localstyle.modeling.weight_loading import load_model_weights
-
-            report = load_model_weights(self.model, weights, trusted)
+            report = self.load_report = load_model_weights(self.model, weights, trusted)
             logger.info(f"Loaded weights {weights}: {_summary(report)}")
-            total = sum(not k.endswith("num_batches_tracked") for k in self.model.state_dict())
-            loaded = total - len(report["missing"])
-            if loaded * 2 < total:
-                logger.warning(f"MODEL.WEIGHTS {report['path']}: only {loaded} of the model's {total} tensors "
-                               f"were loaded (names or shapes do not match); the rest start from random init")
+            missing = report["missing"]
+            backbone = [k for k in missing if k.startswith(BACKBONE_PREFIX)]
+            if len(missing) * 2 > report["tensors"] or backbone:
+                if not allow_missing:
+                    raise LocalstyleError(misfit(report, (backbone or missing)[0], (
+                        "they do not fit this config (another depth or architecture?); set "
+                        "MODEL.WEIGHTS_ALLOW_MISSING True to start the rest from random init")))
+                logger.warning(misfit(report, (backbone or missing)[0], "the rest start from random init "
+                                                                          "(MODEL.WEIGHTS_ALLOW_MISSING)"))
         return 0
 
 

@@ -6,7 +6,8 @@ import os
 import statistics
 from collections import defaultdict, deque
 
-from localstyle.utils.file_io import atomic_open
+from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import atomic_open, cannot_write
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,11 @@ class MetricsWriter:
 
     def write_scalars(self, iteration, values):
         """Append ``{"iteration": iteration, **values}`` to metrics.json and log them to TensorBoard."""
-        with open(self.json_file, "a", encoding="utf-8") as f:
-            f.write(json.dumps({"iteration": iteration, **values}, sort_keys=True) + "\n")
+        try:
+            with open(self.json_file, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"iteration": iteration, **values}, sort_keys=True) + "\n")
+        except OSError as e:
+            raise cannot_write(self.json_file, e) from None
         if self._tb is None:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -75,21 +79,39 @@ class MetricsWriter:
 
 
 def _truncate_metrics(json_file, start_iter):
-    """On resume, drop lines of iterations >= ``start_iter`` left by the interrupted run."""
+    """On resume, drop lines of iterations >= ``start_iter`` left by the interrupted run (and a torn last line)."""
     if not os.path.isfile(json_file):
         return
-    with open(json_file, encoding="utf-8") as f:
-        lines = [line for line in f if line.strip()]
-    kept = [line for line in lines if json.loads(line).get("iteration", -1) < start_iter]
-    if len(kept) != len(lines):
+    rows, torn = _parse_metrics(json_file)
+    kept = [row for row in rows if row.get("iteration", -1) < start_iter]
+    if len(kept) != len(rows) or torn:
         with atomic_open(json_file, "w", encoding="utf-8") as f:
-            f.writelines(kept)
+            f.writelines(json.dumps(row, sort_keys=True) + "\n" for row in kept)
 
 
 def read_metrics(json_file):
-    """The list of JSON objects in a metrics.json file."""
-    with open(json_file, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The list of JSON objects in a metrics.json file; a torn last line (the run was killed or the disk filled
+    while it was appended) is left out with a warning, any other line that is not JSON is a one-line error."""
+    return _parse_metrics(json_file)[0]
+
+
+def _parse_metrics(json_file):
+    """``(rows, torn)``: the objects of ``json_file`` and whether its unreadable last line was dropped."""
+    with open(json_file, encoding="utf-8", errors="replace") as f:
+        lines = [(n, line) for n, line in enumerate(f, 1) if line.strip()]
+    rows = []
+    for k, (n, line) in enumerate(lines):
+        try:
+            row = json.loads(line)
+        except ValueError as e:
+            if k == len(lines) - 1:
+                logger.warning(f"{json_file}: line {n} is cut short (an interrupted write); left out")
+                return rows, True
+            raise LocalstyleError(f"{json_file}: line {n} is not a JSON object ({e})") from None
+        if not isinstance(row, dict):
+            raise LocalstyleError(f"{json_file}: line {n} is not a JSON object")
+        rows.append(row)
+    return rows, False
 
 
 def plot_training_curves(output_dir):

@@ -84,7 +84,8 @@ class Trainer:
     def resume_or_load(self, resume=True):
         """Continue from OUTPUT_DIR/last_checkpoint (``resume``) or start from MODEL.WEIGHTS."""
         self.start_iter = self.checkpointer.resume_or_load(self.cfg.MODEL.WEIGHTS, resume=resume,
-                                                           trusted=self.cfg.MODEL.WEIGHTS_TRUSTED)
+                                                           trusted=self.cfg.MODEL.WEIGHTS_TRUSTED,
+                                                           allow_missing=self.cfg.MODEL.WEIGHTS_ALLOW_MISSING)
         return self.start_iter
 
     def train(self, data_iter=None):

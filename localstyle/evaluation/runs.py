@@ -87,10 +87,7 @@ def load_run(output_dir, name=None):
         except yaml.YAMLError as e:
             raise LocalstyleError(f"{cfg_path}: not valid YAML ({str(e).splitlines()[0]})") from None
     metrics_path = os.path.join(output_dir, "metrics.json")
-    try:
-        metrics = read_metrics(metrics_path) if os.path.isfile(metrics_path) else []
-    except json.JSONDecodeError as e:
-        raise LocalstyleError(f"{metrics_path}: not one JSON object per line ({e})") from None
+    metrics = read_metrics(metrics_path) if os.path.isfile(metrics_path) else []
     evaluations = []
     for path in sorted(glob.glob(os.path.join(output_dir, "inference", "results.json"))
                        + glob.glob(os.path.join(output_dir, "inference", "*", "results.json"))):

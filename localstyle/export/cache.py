@@ -5,18 +5,11 @@ import json
 import logging
 import os
 
+from localstyle.utils.digests import file_sha256
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_write_json, cache_dir
 
 logger = logging.getLogger(__name__)
-
-
-def _file_sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def export_key(cfg, fmt, model=None):
@@ -26,7 +19,7 @@ def export_key(cfg, fmt, model=None):
     if model is not None:
         weights = model_digest(model, cfg)
     elif os.path.isfile(cfg.MODEL.WEIGHTS):
-        weights = _file_sha256(cfg.MODEL.WEIGHTS)
+        weights = file_sha256(cfg.MODEL.WEIGHTS)
     else:
         return None
     return hashlib.sha256(f"{weights}\n{fmt}\n{cfg.dump()}".encode()).hexdigest()[:24]

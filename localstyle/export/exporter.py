@@ -27,8 +27,7 @@ def build_inference_model(cfg, fold=True):
 
     model = build_model(cfg)
     model.eval()
-    report = load_model_weights(model, cfg)
-    report["tensors"] = sum(not k.endswith("num_batches_tracked") for k in model.state_dict())  # before folding
+    report = load_model_weights(model, cfg)  # counts the tensors before folding
     for p in model.parameters():
         p.requires_grad_(False)
     if fold:

@@ -43,9 +43,9 @@ def _match(ours, ref):
 def compare_instances(ours, ref):
     """:class:`Parity` of Instances ``ours`` against ``ref`` (boxes, scores, classes, masks), matched by box."""
     ours, ref = ours.to("cpu"), ref.to("cpu")
-    idx = _match(ours, ref) if len(ours) == len(ref) else None
-    if idx is None or len(ref) == 0:
-        same = idx is not None
+    idx = _match(ours, ref) if len(ours) == len(ref) > 0 else None
+    if idx is None:
+        same = len(ours) == len(ref) == 0
         return Parity(len(ref), same, 0.0 if same else float("inf"), 0.0 if same else float("inf"),
                       1.0 if same else 0.0)
     ours = ours[idx]

@@ -8,7 +8,10 @@ explains why that image has none (the runner reports it and goes on with the oth
 from dataclasses import dataclass
 from typing import Optional
 
+import cv2
 import numpy as np
+
+from localstyle.utils.image_io import resize_image
 
 
 @dataclass
@@ -41,6 +44,18 @@ class Detections:
     def alpha_masks(self, idx):
         """The masks the alpha of instances ``idx`` is built from: ``soft_masks`` if any, else ``masks``."""
         return (self.masks if self.soft_masks is None else self.soft_masks)[idx]
+
+    def resized(self, height, width):
+        """These instances in the same image scaled to ``height`` x ``width`` (masks by area, boxes scaled)."""
+        h, w = self.masks.shape[1:]
+        if (h, w) == (height, width):
+            return self
+        masks = np.stack([resize_image(m.view(np.uint8), height, width, cv2.INTER_AREA) for m in self.masks]) >= 0.5 \
+            if len(self) else np.zeros((0, height, width), bool)
+        soft = None if self.soft_masks is None else \
+            np.stack([resize_image(m, height, width, cv2.INTER_AREA) for m in self.soft_masks]).reshape(masks.shape)
+        boxes = self.boxes * [width / w, height / h, width / w, height / h]
+        return Detections(self.classes, self.scores, boxes, masks, soft)
 
     @classmethod
     def empty(cls, height, width):

@@ -17,15 +17,10 @@ def detections_from_instances(inst):
 
 def require_all_weights(predictor):
     """A one-line error unless MODEL.WEIGHTS gave every tensor of the predictor's model."""
-    report = predictor.load_report
-    if report is None:  # an exported model loaded as is (MODEL.EXPORTED): no weights file to check
-        return
-    total = report["tensors"]
-    if report["missing"]:
-        raise LocalstyleError(
-            f"MODEL.WEIGHTS {report['path']}: only {total - len(report['missing'])} of the model's {total} tensors "
-            f"match it (first missing: {report['missing'][0]}); MASKS.SOURCE predictor needs a detector trained "
-            f"for this config")
+    from localstyle.modeling.weight_loading import require_all_tensors
+
+    if predictor.load_report is not None:  # None: an exported model loaded as is (MODEL.EXPORTED), no weights file
+        require_all_tensors(predictor.load_report, "MASKS.SOURCE predictor needs a detector trained for this config")
 
 
 def predictor_config(cfg):

@@ -276,19 +276,21 @@ def load_model_weights(model, cfg_or_path, trusted=False):
 
     Full pickles are unpickled only with ``trusted`` (or ``cfg.MODEL.WEIGHTS_TRUSTED``).
     The report has ``skipped`` (shape mismatch, not loaded), ``missing`` (model keys not in the checkpoint),
-    ``unexpected`` (checkpoint keys the model lacks), ``format`` and ``path``. An empty spec loads nothing.
+    ``unexpected`` (checkpoint keys the model lacks), ``format``, ``path`` and ``tensors`` (how many the model has,
+    BatchNorm step counters aside). An empty spec loads nothing.
     """
     if not isinstance(cfg_or_path, (str, os.PathLike)):
         trusted = trusted or cfg_or_path.MODEL.WEIGHTS_TRUSTED
         cfg_or_path = cfg_or_path.MODEL.WEIGHTS
     spec = os.fspath(cfg_or_path)
-    report = {"skipped": [], "missing": [], "unexpected": [], "format": None, "path": None}
+    model_sd = model.state_dict()
+    report = {"skipped": [], "missing": [], "unexpected": [], "format": None, "path": None,
+              "tensors": sum(not k.endswith("num_batches_tracked") for k in model_sd)}
     if not spec:
         return report
     path = resolve_weights(spec)
     sd, fmt = read_checkpoint(path, trusted)
     report.update(format=fmt, path=path)
-    model_sd = model.state_dict()
     if fmt == "caffe2":
         sd = _match_suffixes(convert_c2_names(sd), set(model_sd))
     elif fmt in ("torchvision", "torchvision_resnet"):
@@ -324,6 +326,23 @@ def load_model_weights(model, cfg_or_path, trusted=False):
         logger.warning("The checkpoint contains keys not used by the model (%d): %s",
                        len(report["unexpected"]), _short(report["unexpected"]))
     return report
+
+
+def require_all_tensors(report, purpose):
+    """One-line error unless the weights of ``report`` (see :func:`load_model_weights`; None: no weights were
+    loaded) gave every tensor of the model; ``purpose`` (e.g. "MASKS.SOURCE predictor needs a detector trained for
+    this config") ends the message."""
+    if report is None or not report["path"]:
+        raise LocalstyleError(f"MODEL.WEIGHTS is empty, so the model is random; {purpose}")
+    if report["missing"]:
+        raise LocalstyleError(misfit(report, report["missing"][0], purpose))
+
+
+def misfit(report, first, purpose):
+    """``MODEL.WEIGHTS x: only K of the model's N tensors match it (first missing: first); purpose``."""
+    total = report["tensors"]
+    return (f"MODEL.WEIGHTS {report['path']}: only {total - len(report['missing'])} of the model's {total} tensors "
+            f"match it (first missing: {first}); {purpose}")
 
 
 def _short(names, n=8):

@@ -4,6 +4,7 @@
 :class:`ImagePlan`; :func:`stylize_plans` runs the style method once per style over the regions of a
 whole batch of plans.
 """
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Tuple
@@ -13,7 +14,7 @@ import numpy as np
 
 from localstyle.compose import build_alpha, crop_boxes, quantize_alpha, resolve_classes, select_instances
 from localstyle.masks.base import Detections
-from localstyle.utils.image_io import resize_image
+from localstyle.utils.image_io import resize_image, resize_longest
 
 MIN_REGION_SIDE = 32  # VGG needs a few pixels left after its 4-5 poolings
 
@@ -38,8 +39,31 @@ class ImagePlan:
     keep: List[int]
     names: List[str]  # class name of every detection
     regions: List[Region]
-    alphas: List[np.ndarray]  # one full-image alpha per style group
+    alphas: List[np.ndarray]  # one whole-image alpha per style group
     style_of: Dict[int, str] = field(default_factory=dict)  # detection index -> style path
+    shape: Tuple[int, int] = (0, 0)  # (h, w) of the working image the plan was made on
+    full_shape: Tuple[int, int] = (0, 0)  # (h, w) of the photo it is composited into
+
+    @property
+    def scaled(self):
+        """Whether the plan was made on a smaller working copy of the photo (STYLIZE.MAX_SIZE)."""
+        return self.shape != self.full_shape
+
+    def to_full(self, box):
+        """A working-image box ``(x0, y0, x1, y1)`` in the photo's pixels (grown to whole pixels)."""
+        (h, w), (fh, fw) = self.shape, self.full_shape
+        x0, y0, x1, y1 = box
+        return (math.floor(x0 * fw / w), math.floor(y0 * fh / h), min(fw, math.ceil(x1 * fw / w)),
+                min(fh, math.ceil(y1 * fh / h)))
+
+
+def working_shape(height, width, max_size):
+    """``(h, w)`` of the working copy of a ``height`` x ``width`` photo: its longest side at most ``max_size``
+    (0: no cap), as :func:`localstyle.utils.image_io.resize_longest` makes it."""
+    if not max_size or max(height, width) <= max_size:
+        return height, width
+    scale = max_size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def plan_regions(image, alpha, style, size, margin):
@@ -81,20 +105,32 @@ class Planner:
         return groups
 
     def __call__(self, image, det):
-        """The :class:`ImagePlan` of RGB uint8 ``image`` with detections ``det``."""
+        """The :class:`ImagePlan` of RGB uint8 ``image`` with detections ``det``; a photo larger than
+        STYLIZE.MAX_SIZE is planned on a working copy at that size (see :func:`working_shape`)."""
+        full_shape = image.shape[:2]
+        work = working_shape(*full_shape, self.cfg.STYLIZE.MAX_SIZE)
+        plan = self.plan(resize_longest(image, max(work)), det.resized(*work), max(work) / max(full_shape))
+        plan.full_shape = full_shape
+        return plan
+
+    def plan(self, image, det, pixel_scale=1.0):
+        """The plan on ``image`` (the photo or its working copy, ``pixel_scale`` times its size): MASKS.DILATE,
+        FEATHER and CROP_MARGIN are pixels of the photo."""
         cfg = self.cfg
         h, w = image.shape[:2]
+        dilate, feather_width = round(cfg.MASKS.DILATE * pixel_scale), cfg.MASKS.FEATHER * pixel_scale
+        margin = round(cfg.MASKS.CROP_MARGIN * pixel_scale)
         keep = select_instances(det, self.class_ids, cfg.MASKS.SCORE_THRESH, cfg.MASKS.TOP_K)
         names = [self.thing_classes[c] for c in det.classes]
         groups = self.groups(keep, names)
         regions, alphas = [], []
         for style_path, idx in groups.items():
-            alpha = build_alpha(det.alpha_masks(idx), cfg.MASKS.DILATE, cfg.MASKS.FEATHER, cfg.MASKS.INVERT, (h, w))
+            alpha = build_alpha(det.alpha_masks(idx), dilate, feather_width, cfg.MASKS.INVERT, (h, w))
             alpha = quantize_alpha(alpha * cfg.STYLE.STRENGTH)
             alphas.append(alpha)
-            regions += plan_regions(image, alpha, style_path, cfg.STYLE.SIZE, cfg.MASKS.CROP_MARGIN)
+            regions += plan_regions(image, alpha, style_path, cfg.STYLE.SIZE, margin)
         style_of = {i: s for s, idx in groups.items() for i in idx}
-        return ImagePlan(det, keep, names, regions, alphas, style_of)
+        return ImagePlan(det, keep, names, regions, alphas, style_of, (h, w), (h, w))
 
 
 def stylize_plans(method, styles, plans):

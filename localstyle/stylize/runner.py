@@ -27,22 +27,28 @@ class StylizeRunner:
         self.thing_classes = self.masks.thing_classes
         self.planner = Planner(cfg, self.styles, self.thing_classes)
         self.method = build_style_method(cfg)
-        self.settings = settings_of(cfg)
         self.manifest = Manifest(output_dir)
+        self.digests = self.manifest.digests  # size + mtime fast path, sha256 when they changed
+        self.settings = settings_of(cfg, self.digests)
+        self.input_digests = {}
 
     def output_paths(self, stem):
         """The :class:`OutputPaths` of image ``stem`` (strip only if STYLIZE.STRIP)."""
         return OutputPaths.of(self.output_dir, stem, self.cfg.STYLIZE.STRIP)
 
-    def is_complete(self, stem):
-        """All outputs of ``stem`` exist and its manifest entry was made with the current settings."""
+    def is_complete(self, path):
+        """All outputs of input ``path`` exist and its manifest entry was made from the same input content with the
+        current settings."""
+        stem = output_stem(path)
         paths = self.output_paths(stem).as_dict().values()
-        return not self.is_stale(stem) and stem in self.manifest.images and all(os.path.isfile(p) for p in paths)
+        return not self.is_stale(path) and stem in self.manifest.images and all(os.path.isfile(p) for p in paths)
 
-    def is_stale(self, stem):
-        """``stem`` has a manifest entry made with other settings (another style image, method, strength...)."""
-        entry = self.manifest.images.get(stem)
-        return entry is not None and entry.get("settings") != self.settings
+    def is_stale(self, path):
+        """Input ``path`` has a manifest entry made with other settings (another style image or its content,
+        method, strength, mask model...) or from another input file content."""
+        entry = self.manifest.images.get(output_stem(path))
+        return entry is not None and (entry.get("settings") != self.settings
+                                      or entry.get("input_sha256") != self.input_digests.get(path))
 
     def run(self, inputs):
         """Stylize every path in ``inputs``; returns ``{"done", "redone", "skipped", "failed", "seconds"}``
@@ -56,10 +62,12 @@ class StylizeRunner:
                 tqdm.write(f"failed: {path}: same output name {stem!r} as {stems[stem]}; skipped")
                 continue
             stems[stem] = path
-            if self.overwrite or not self.is_complete(stem):
+            # every digest before the writer thread saves the manifest (with the digest cache)
+            self.input_digests[path] = digest_or_none(self.digests, path)
+            if self.overwrite or not self.is_complete(path):
                 todo.append(path)
         skipped, done = len(stems) - len(todo), 0
-        redone = 0 if self.overwrite else sum(self.is_stale(output_stem(p)) for p in todo)
+        redone = 0 if self.overwrite else sum(map(self.is_stale, todo))
         loader = image_loader(todo, self.cfg.STYLIZE.BATCH_SIZE, self.cfg.STYLIZE.NUM_WORKERS)
         writer = BatchWriter(self.manifest, self.settings)
         with tqdm(total=len(todo), desc="stylize", unit="img", dynamic_ncols=True) as bar:
@@ -76,7 +84,7 @@ class StylizeRunner:
                 done += count_finished(writer.close(), failed)
         summary = {"done": done, "redone": redone, "skipped": skipped, "failed": len(failed), "failed_files": failed,
                    "seconds": round(time.perf_counter() - t0, 2)}
-        redone_text = f" ({redone} redone: settings changed)" if redone else ""
+        redone_text = f" ({redone} redone: settings or files changed)" if redone else ""
         print(f"stylize: {done} done{redone_text}, {skipped} skipped (already complete), {len(failed)} failed "
               f"in {summary['seconds']:.1f} s; outputs in {self.output_dir}")
         return summary
@@ -103,7 +111,16 @@ class StylizeRunner:
         write_outputs(paths, record.image, plan, stylized, self.styles, self.cfg.STYLE.PRESERVE_COLOR)
         timings["compose_write_s"] = time.perf_counter() - t0
         timings["total_s"] = sum(timings.values())
-        return manifest_entry(record.path, record.image, plan, paths, self.settings, timings)
+        return manifest_entry(record.path, record.image, plan, paths, self.settings, timings,
+                              self.input_digests[record.path])
+
+
+def digest_or_none(digests, path):
+    """``digests(path)``, or None when the file cannot be read (decoding reports that)."""
+    try:
+        return digests(path)
+    except OSError:
+        return None
 
 
 def count_finished(finished, failed):

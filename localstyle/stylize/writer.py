@@ -4,6 +4,7 @@ import concurrent.futures
 
 from localstyle.stylize.inputs import output_stem
 from localstyle.utils.errors import LocalstyleError
+from localstyle.utils.file_io import WriteError
 
 
 class BatchWriter:
@@ -12,8 +13,9 @@ class BatchWriter:
     the manifest only once its files are complete, so a run stopped at any point resumes correctly.
 
     A job is ``(path, write)``: ``write()`` writes the image's outputs and returns its manifest entry (a
-    :class:`LocalstyleError` it raises fails that image only), or ``write`` is already the exception that stopped
-    the image. At most ``depth`` batches wait behind the one being processed (bounded memory).
+    :class:`LocalstyleError` it raises fails that image only, a :class:`WriteError` stops the run), or ``write``
+    is already the exception that stopped the image. At most ``depth`` batches wait behind the one being processed
+    (bounded memory).
     """
 
     def __init__(self, manifest, settings, depth=1):
@@ -39,15 +41,19 @@ class BatchWriter:
 
     def _write(self, jobs):
         results = []
-        for path, write in jobs:
-            if callable(write):
-                try:
-                    write = write()
-                except LocalstyleError as e:
-                    write = e
-            if not isinstance(write, Exception):
-                self.manifest.images[output_stem(path)] = write
-            results.append((path, write))
-        if any(not isinstance(r, Exception) for _, r in results):
-            self.manifest.save(self.settings)
+        try:
+            for path, write in jobs:
+                if callable(write):
+                    try:
+                        write = write()
+                    except WriteError:
+                        raise  # the output folder cannot take files (full disk...): stop the run
+                    except LocalstyleError as e:
+                        write = e
+                if not isinstance(write, Exception):
+                    self.manifest.images[output_stem(path)] = write
+                results.append((path, write))
+        finally:  # images finished before a WriteError still enter the manifest
+            if any(not isinstance(r, Exception) for _, r in results):
+                self.manifest.save(self.settings)
         return results

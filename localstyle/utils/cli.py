@@ -12,3 +12,14 @@ def add_config_opts(parser):
     parser.add_argument("opts", default=[], nargs=argparse.REMAINDER,
                         help="config overrides as KEY VALUE pairs, e.g. SOLVER.BASE_LR 0.01")
     return parser
+
+
+def positive_int(text):
+    """argparse ``type`` for counts that must be at least 1 (``--num-gpus``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

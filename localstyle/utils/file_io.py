@@ -1,6 +1,7 @@
 """Writing files safely: atomic writes (complete or absent, never half-written), writable output folders, names
 made safe as path components."""
 import contextlib
+import errno
 import json
 import os
 import re
@@ -19,24 +20,46 @@ def _new_file_mode(path):
         return 0o666 & ~umask
 
 
+# errno values that mean "this location cannot take the file": a full disk or quota, a file over the size limit,
+# a read-only or forbidden folder, a file where a folder should be, an I/O failure
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
+                          errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.EIO})
+
+
+class WriteError(LocalstyleError):
+    """A file could not be written (full disk, read-only folder...): the run stops; files written before stay."""
+
+
+def cannot_write(path, error):
+    """The one-line :class:`WriteError` for ``error`` (an OSError) met writing ``path``."""
+    return WriteError(f"{path}: cannot write ({error.strerror or error}); files written before are kept "
+                      f"(free space or choose another folder, then rerun)")
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """A temporary file path next to ``path`` (same extension), for writers that take a file name; when the block
     ends without an exception the file gets the permissions a direct write would give (not ``mkstemp``'s 0600)
-    and is renamed onto ``path``, otherwise it is removed."""
+    and is renamed onto ``path``, otherwise it is removed. A write failure of the location (:data:`WRITE_ERRNOS`)
+    becomes a one-line :class:`WriteError`; an earlier ``path`` is then left as it was."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     base = os.path.basename(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{os.path.splitext(base)[1]}", dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{os.path.splitext(base)[1]}", dir=directory)
+    except OSError as e:
+        raise cannot_write(path, e) from None
     os.close(fd)
     try:
         yield tmp
         os.chmod(tmp, _new_file_mode(path))
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        if isinstance(e, OSError) and e.errno in WRITE_ERRNOS:
+            raise cannot_write(path, e) from None
         raise
 
 
@@ -88,4 +111,27 @@ def atomic_torch_save(obj, path):
     import torch
 
     with atomic_open(path, "wb") as f:
-        torch.save(obj, f)
+        sink = _WriteRecorder(f)
+        try:
+            torch.save(obj, sink)
+        except RuntimeError:
+            if sink.error is None:
+                raise
+            raise sink.error from None  # torch reports a failed write as "unexpected pos ..."
+
+
+class _WriteRecorder:
+    """A file wrapper keeping the OSError of a failed ``write``, which torch.save turns into a RuntimeError."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, data):
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            self.error = e
+            raise
+
+    def flush(self):
+        return self.f.flush()

@@ -19,15 +19,45 @@ def setup_logger(output_dir=None, distributed_rank=0, name="localstyle"):
             logger.removeHandler(handler)
             handler.close()
     if distributed_rank == 0 and not logger.handlers:
-        console = logging.StreamHandler(stream=sys.stdout)
+        console = _Console()
         console.setLevel(logging.INFO)
         console.setFormatter(fmt)
         logger.addHandler(console)
     if output_dir:
         os.makedirs(output_dir, exist_ok=True)
         filename = os.path.join(output_dir, "log.txt" if distributed_rank == 0 else f"log.txt.rank{distributed_rank}")
-        file_handler = logging.FileHandler(filename)
+        file_handler = _LogFile(filename)
         file_handler.setLevel(logging.DEBUG)
         file_handler.setFormatter(fmt)
         logger.addHandler(file_handler)
     return logger
+
+
+class _Console(logging.StreamHandler):
+    """The console handler: writes to ``sys.stdout`` as it is when a record is emitted (a stdout replaced after
+    setup, e.g. captured and closed again, is never written to)."""
+
+    @property
+    def stream(self):
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+class _LogFile(logging.FileHandler):
+    """``log.txt``: when it cannot be written (a full disk) one line says so and the file is given up; the console
+    log and the run go on (logging's default prints a traceback for every record)."""
+
+    failed = False
+
+    def emit(self, record):
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record):
+        self.failed = True
+        error = sys.exc_info()[1]
+        print(f"warning: {self.baseFilename}: cannot write the log ({getattr(error, 'strerror', None) or error}); "
+              "logging to the console only", file=sys.stderr)
