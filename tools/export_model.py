@@ -7,8 +7,9 @@ original size) to ONNX or TorchScript, like detectron2's ``tools/deploy/export_m
 
 Writes ``OUTPUT/model.onnx`` (or ``model.ts``) and ``OUTPUT/config.yaml``; run it with ``MODEL.RUNTIME onnxruntime``
 (or ``torchscript``) and ``MODEL.EXPORTED OUTPUT/model.onnx``. Inputs: ``image`` (3 x H x W float32, resized as the
-predictor resizes, INPUT.FORMAT order) and ``size`` (int64 original height, width); outputs ``boxes``, ``scores``,
-``classes``, ``masks`` (R x height x width bool). Then checks the exported model against the eager one.
+predictor resizes, INPUT.FORMAT order), ``size`` (int64 original height, width), ``score_thresh`` (float32) and
+``detections_per_image`` (int64; the runtimes pass the run's SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE); outputs
+``boxes``, ``scores``, ``classes``, ``masks`` (R x height x width bool). NMS_THRESH_TEST is traced in. Then checks the exported model against the eager one.
 """
 from localstyle.config import load_config
 from localstyle.utils.cli import add_config_opts, argument_parser
@@ -24,16 +25,19 @@ def main(argv=None):
     args = add_config_opts(parser).parse_args(argv)
     from localstyle.export.exporter import build_inference_model, export_predictor, sample_inputs
     from localstyle.export.parity import compare_instances
-    from localstyle.export.runtimes import EagerRuntime, runtime_class
+    from localstyle.export.runtimes import EagerRuntime, build_runtime
 
     cfg = load_config(args.config_file, args.opts)
     cfg.MODEL.DEVICE = "cpu"
     model, _ = build_inference_model(cfg)
     path = export_predictor(model, cfg, args.format, args.output)
-    image, size = sample_inputs(cfg)
+    image, size = sample_inputs(cfg)[:2]
     inputs = [{"image": image, "height": int(size[0]), "width": int(size[1])}]
     ref = EagerRuntime(cfg, model)(inputs)[0]["instances"]
-    ours = runtime_class({"onnx": "onnxruntime", "torchscript": "torchscript"}[args.format])(path)(inputs)
+    exported = cfg.clone()
+    exported.MODEL.RUNTIME = {"onnx": "onnxruntime", "torchscript": "torchscript"}[args.format]
+    exported.MODEL.EXPORTED = path
+    ours = build_runtime(exported)(inputs)
     parity = compare_instances(ours[0]["instances"], ref)
     print(f"wrote {path}; against the eager model on a sample image: {parity}")
     if not parity.within():

@@ -6,13 +6,14 @@ import warnings
 import torch
 
 from localstyle.export.fold import fold_frozen_batchnorm
+from localstyle.export.thresholds import Thresholds
 from localstyle.export.tracing import TracingPredictor
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open, atomic_path
 
 # format -> file name inside the export folder
 EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.ts"}
-INPUT_NAMES = ["image", "size"]
+INPUT_NAMES = ["image", "size", "score_thresh", "detections_per_image"]
 OUTPUT_NAMES = ["boxes", "scores", "classes", "masks"]
 ONNX_OPSET = 17
 
@@ -47,11 +48,13 @@ def model_digest(model, cfg):
 
 
 def sample_inputs(cfg):
-    """A trace input: a deterministic 3 x MIN_SIZE_TEST x (4/3 of it) image and its size (any content will do)."""
+    """A trace input: a deterministic 3 x MIN_SIZE_TEST x (4/3 of it) image, its size (any content will do) and
+    ``cfg``'s thresholds."""
     h = cfg.INPUT.MIN_SIZE_TEST
     w = min(h * 4 // 3, cfg.INPUT.MAX_SIZE_TEST) if cfg.INPUT.MAX_SIZE_TEST > 0 else h * 4 // 3
     g = torch.Generator().manual_seed(0)
-    return torch.randint(0, 256, (3, h, w), generator=g).float(), torch.tensor([h, w], dtype=torch.int64)
+    image = torch.randint(0, 256, (3, h, w), generator=g).float()
+    return (image, torch.tensor([h, w], dtype=torch.int64), *Thresholds.from_cfg(cfg).inputs())
 
 
 def export_predictor(model, cfg, fmt, output_dir):

@@ -12,6 +12,8 @@ import os
 
 import torch
 
+from localstyle.export.exporter import INPUT_NAMES
+from localstyle.export.thresholds import Thresholds, warn_if_nms_differs
 from localstyle.structures import Boxes, Instances
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
@@ -74,20 +76,30 @@ class EagerRuntime(Runtime):
 
 
 class ExportedRuntime(Runtime):
-    """Runs an exported ``TracingPredictor`` image by image: ``run(image, size)`` -> boxes, scores, classes, masks.
-    Subclasses are built as ``cls(path, precision)`` (``precision``: one of their ``precisions``)."""
+    """Runs an exported ``TracingPredictor`` image by image: ``run(image, size, score_thresh, detections_per_image)``
+    -> boxes, scores, classes, masks. Built as ``cls(path, precision, thresholds)`` (``precision``: one of
+    ``precisions``; ``thresholds``: the run's :class:`Thresholds`, given to the graph with every image); subclasses
+    open the model in ``load(path, precision)``."""
+
+    def __init__(self, path, precision, thresholds):
+        self.thresholds = thresholds
+        self.load(path, precision)
+
+    def load(self, path, precision):
+        raise NotImplementedError
 
     def __call__(self, batched_inputs):
         outputs = []
         for x in batched_inputs:
             image = x["image"].to("cpu", torch.float32)
             h, w = int(x.get("height", image.shape[-2])), int(x.get("width", image.shape[-1]))
-            boxes, scores, classes, masks = self.run(image, torch.tensor([h, w], dtype=torch.int64))
+            boxes, scores, classes, masks = self.run(image, torch.tensor([h, w], dtype=torch.int64),
+                                                     *self.thresholds.inputs())
             outputs.append({"instances": Instances((h, w), pred_boxes=Boxes(boxes), scores=scores,
                                                    pred_classes=classes, pred_masks=masks)})
         return outputs
 
-    def run(self, image, size):
+    def run(self, *inputs):
         raise NotImplementedError
 
 
@@ -97,13 +109,13 @@ class OnnxRuntime(ExportedRuntime):
 
     format = "onnx"
 
-    def __init__(self, path, precision="fp32"):
+    def load(self, path, precision):
         from localstyle.style.onnx_batching import open_session
 
         self.session = open_session(path, threads=torch.get_num_threads())
 
-    def run(self, image, size):
-        outs = self.session.run(None, {"image": image.numpy(), "size": size.numpy()})
+    def run(self, *inputs):
+        outs = self.session.run(None, {n: x.numpy() for n, x in zip(INPUT_NAMES, inputs)})
         return [torch.from_numpy(o) for o in outs]
 
 
@@ -126,7 +138,7 @@ class OpenVinoRuntime(ExportedRuntime):
     format = "onnx"
     precisions = ("fp32", "bf16")
 
-    def __init__(self, path, precision="fp32"):
+    def load(self, path, precision):
         from openvino.frontend import GeneralFailure
 
         core, _, onnx = openvino_onnx()  # ONNX only: no guessing among other formats
@@ -139,8 +151,8 @@ class OpenVinoRuntime(ExportedRuntime):
                 from e
         self.request = self.compiled.create_infer_request()
 
-    def run(self, image, size):
-        outs = self.request.infer({"image": image.numpy(), "size": size.numpy()})
+    def run(self, *inputs):
+        outs = self.request.infer({n: x.numpy() for n, x in zip(INPUT_NAMES, inputs)})
         return [torch.from_numpy(outs[o]) for o in self.compiled.outputs]  # copies (share_outputs=False)
 
 
@@ -150,16 +162,16 @@ class TorchScriptRuntime(ExportedRuntime):
 
     format = "torchscript"
 
-    def __init__(self, path, precision="fp32"):
+    def load(self, path, precision):
         try:
             self.module = torch.jit.load(path, map_location="cpu").eval()
         except RuntimeError as e:
             raise LocalstyleError(f"{path}: not a loadable TorchScript predictor ({str(e).splitlines()[0]})") from e
 
-    def run(self, image, size):
+    def run(self, *inputs):
         # no profiling executor: it would re-specialize the graph for every new image size
         with torch.inference_mode(), torch.jit.optimized_execution(False):
-            return self.module(image, size)
+            return self.module(*inputs)
 
 
 def runtime_class(name):
@@ -201,8 +213,10 @@ def build_runtime(cfg, model=None):
     if path and not os.path.isfile(path):
         raise LocalstyleError(f"MODEL.EXPORTED {path}: no such file")
     report = None
-    if not path:
+    if path:
+        warn_if_nms_differs(path, cfg)
+    else:
         path, report = cached_export(cfg, cls.format, model)
-    runtime = cls(path, cfg.MODEL.PRECISION)
+    runtime = cls(path, cfg.MODEL.PRECISION, Thresholds.from_cfg(cfg))
     runtime.load_report = report
     return runtime
