@@ -125,6 +125,30 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     assert isinstance(build_runtime(boxes_only), runtime_class("eager"))
 
 
+def test_cache_key_cap_and_tool(tmp_path, monkeypatch, capsys):
+    """The cache is keyed by what changes the exported model: STYLE/MASKS keys and the run-time thresholds reuse the
+    export, NMS_THRESH_TEST (traced in) does not; LOCALSTYLE_EXPORT_CACHE_MB drops the least recently used entry;
+    tools/export_cache.py reports the size and clears."""
+    from localstyle.export.cache import cache_entries
+
+    monkeypatch.setenv("LOCALSTYLE_CACHE", str(tmp_path))
+    base = ["MODEL.RUNTIME", "onnxruntime"]
+    build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *base))
+    build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.3, *base, "STYLE.STRENGTH", "0.5", "MASKS.SCORE_THRESH", "0.7",
+                               "TEST.DETECTIONS_PER_IMAGE", "5", "MODEL.RUNTIME", "openvino"))
+    (first,) = cache_entries()
+    assert first.files == ["config.yaml", "load_report.json", "model.onnx"]
+    monkeypatch.setenv("LOCALSTYLE_EXPORT_CACHE_MB", str(first.size * 1.5 / 2**20))  # room for one entry
+    build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *base, "MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.6"))
+    (second,) = cache_entries()
+    assert second.folder != first.folder and not os.path.exists(first.folder)
+
+    tool = load_script("tools", "export_cache.py")
+    assert len(tool.main([])) == 1 and "1 entries" in capsys.readouterr().out
+    tool.main(["--clear"])
+    assert not cache_entries() and "cleared 1 entries" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("runtime", ["eager", "openvino"])
 def test_mask_source_passes_its_score_threshold_down(runtime, thin_exports):
     """MASKS.SOURCE predictor runs the model at MASKS.SCORE_THRESH (the mask head sees only detections that will be

@@ -28,7 +28,8 @@ _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
 # openvino is the default: the fastest on CPU in benchmarks/bench_predictor.py, within the parity tolerances.
 _C.MODEL.RUNTIME = "openvino"
 # The exported model file for MODEL.RUNTIME onnxruntime/openvino (model.onnx) or torchscript (model.ts); empty:
-# export MODEL.WEIGHTS on the fly into the cache ($LOCALSTYLE_CACHE/exported/<weights hash + config>/).
+# export MODEL.WEIGHTS on the fly into the cache ($LOCALSTYLE_CACHE/exported/<weights hash + MODEL/INPUT keys>/,
+# trimmed to $LOCALSTYLE_EXPORT_CACHE_MB; tools/export_cache.py reports or clears it).
 _C.MODEL.EXPORTED = ""
 # Inference precision, opt-in: fp32, bf16 (eager: CPU autocast; openvino: bf16 inference) or fp16 (eager, CUDA).
 _C.MODEL.PRECISION = "fp32"

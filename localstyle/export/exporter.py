@@ -1,5 +1,4 @@
 """Export the whole predictor (``TracingPredictor``) to ONNX or TorchScript, and load weights for it."""
-import hashlib
 import os
 import warnings
 
@@ -35,16 +34,6 @@ def build_inference_model(cfg, fold=True):
     if fold:
         fold_frozen_batchnorm(model)
     return model, report
-
-
-def model_digest(model, cfg):
-    """sha256 (hex) of the model's tensors and of the config: the key of an exported model."""
-    h = hashlib.sha256(cfg.dump().encode())
-    h.update(f"torch {torch.__version__} opset {ONNX_OPSET}".encode())
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def sample_inputs(cfg):
