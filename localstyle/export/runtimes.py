@@ -15,6 +15,7 @@ import torch
 from localstyle.export.exporter import INPUT_NAMES
 from localstyle.export.thresholds import Thresholds, warn_if_nms_differs
 from localstyle.structures import Boxes, Instances
+from localstyle.utils.cpu_features import warn_slow_precision
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.registry import Registry
@@ -190,6 +191,8 @@ def build_runtime(cfg, model=None):
     cls = runtime_class(cfg.MODEL.RUNTIME)
     if cfg.MODEL.PRECISION not in PRECISIONS:
         raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION!r}: use one of {sorted(PRECISIONS)}")
+    if cfg.MODEL.PRECISION == "bf16" and (cls is not EagerRuntime or resolve_device(cfg) == "cpu"):
+        warn_slow_precision("bf16")
     if cls is not EagerRuntime and resolve_device(cfg) != "cpu":
         logger.warning("MODEL.RUNTIME %s runs on the CPU; on %s the eager model runs", cfg.MODEL.RUNTIME,
                        cfg.MODEL.DEVICE)
