@@ -16,14 +16,16 @@ from dataclasses import dataclass
 import torch
 
 from localstyle.export.exporter import EXPORT_FILES, ONNX_OPSET, build_inference_model, export_predictor
+from localstyle.export.int8 import calibration_files
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_write_json, cache_dir
 
 logger = logging.getLogger(__name__)
 
-# keys that do not change the exported file: given at run time, naming files, or choosing where it runs
+# keys left out of the key: given at run time, naming files, choosing where it runs, or hashed apart (the weights'
+# digest, the precision, an int8 model's calibration images)
 RUN_TIME_KEYS = ("MODEL.RUNTIME", "MODEL.EXPORTED", "MODEL.DEVICE", "MODEL.WEIGHTS", "MODEL.PRECISION",
-                 "MODEL.ROI_HEADS.SCORE_THRESH_TEST")
+                 "MODEL.ROI_HEADS.SCORE_THRESH_TEST", "MODEL.INT8")
 DEFAULT_CAP_MB = 2048
 
 
@@ -114,8 +116,15 @@ def trim_cache(keep=None):
     return dropped
 
 
-def cached_export(cfg, fmt, model=None):
-    """Path of ``cfg``'s predictor exported as ``fmt``, exporting it into the cache first if needed.
+def calibration_digest(cfg):
+    """What an int8 model's calibration depends on: its images (paths, sizes, modification times)."""
+    files = calibration_files(cfg)
+    return json.dumps([(p, os.path.getsize(p), os.path.getmtime(p)) for p in files])
+
+
+def cached_export(cfg, fmt, model=None, precision="fp32"):
+    """Path of ``cfg``'s predictor exported as ``fmt`` at file ``precision`` (fp32; int8 for openvino IR),
+    exporting it into the cache first if needed.
 
     ``model``: an eval model to export instead of building one from MODEL.WEIGHTS (it is copied, not changed).
     Returns ``(path, load_report)``: the weight-loading report of the export (kept next to it in the cache), None
@@ -127,7 +136,8 @@ def cached_export(cfg, fmt, model=None):
     elif not os.path.isfile(cfg.MODEL.WEIGHTS):  # a URL, a torchvision name or random init: hash the loaded tensors
         model, report = build_inference_model(cfg)
     weights = file_sha256(cfg.MODEL.WEIGHTS) if model is None else tensors_sha256(model)
-    folder = os.path.join(cache_root(), export_key(cfg, fmt, "fp32", weights))
+    extra = calibration_digest(cfg) if precision == "int8" else ""
+    folder = os.path.join(cache_root(), export_key(cfg, fmt, precision, weights, extra))
     path = os.path.join(folder, EXPORT_FILES[fmt])
     report_file = os.path.join(folder, "load_report.json")
     if os.path.isfile(path):
@@ -140,7 +150,7 @@ def cached_export(cfg, fmt, model=None):
         model, report = build_inference_model(cfg)
     logger.info(f"Exporting the predictor as {fmt} into {folder} (once per weights and model settings)")
     try:
-        export_predictor(model, cfg, fmt, folder)
+        export_predictor(model, cfg, fmt, folder, precision)
         if report is not None:
             atomic_write_json(report_file, report)
     except OSError as e:

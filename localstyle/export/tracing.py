@@ -98,7 +98,8 @@ class TracingPredictor(nn.Module):
     ``image``: 3 x H x W float32, resized as the predictor resizes (``INPUT.FORMAT`` channel order, 0-255);
     ``size``: int64 (height, width) of the output (the original image); ``score_thresh`` (float32) and
     ``detections_per_image`` (int64, negative: all): the run's ROI_HEADS.SCORE_THRESH_TEST and
-    TEST.DETECTIONS_PER_IMAGE, inputs so that one export serves every run (NMS_THRESH_TEST is traced in). Outputs: R x 4 boxes and R x height x width
+    TEST.DETECTIONS_PER_IMAGE, inputs so that one export serves every run (NMS_THRESH_TEST is traced in).
+    Outputs: R x 4 boxes and R x height x width
     bool masks in output coordinates, R scores, R int64 classes. Wraps (shares) an eval-mode ``GeneralizedRCNN``.
     """
 
