@@ -32,7 +32,8 @@ def test_calibration_files(calib_folder):
     cfg.MODEL.INT8.CALIB_IMAGES = 10
     assert len(calibration_files(cfg)) == 3
     for opts, words in [(["MODEL.INT8.CALIB_FOLDER", calib_folder + "/nope"], "no such folder"),
-                        (["MODEL.INT8.CALIB_FOLDER", ""], "needs calibration images"),
+                        (["MODEL.INT8.CALIB_FOLDER", "", "DATASETS.TRAIN", "()"], "needs calibration images"),
+                        (["MODEL.INT8.CALIB_FOLDER", ""], "fixture_synth_train.* is not registered"),
                         (["MODEL.INT8.CALIB_IMAGES", "0"], "at least one")]:
         with pytest.raises(LocalstyleError, match=words):
             calibration_files(thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.INT8.CALIB_FOLDER", calib_folder, *opts))
@@ -59,8 +60,10 @@ def test_int8_export_and_run(tmp_path, calib_folder, capsys):
         ref = ref[ref.scores > 0.9]
         iou = box_iou(ref.pred_boxes.tensor, ours.pred_boxes.tensor)
         best = iou.argmax(dim=1)
-        assert len(ref) >= 3 and (iou.max(dim=1)[0] > 0.9).all()
+        assert len(ref) >= 3 and (iou.max(dim=1)[0] > 0.8).all()  # 2 calibration images: rough ranges
         assert torch.equal(ours.pred_classes[best], ref.pred_classes) and (ours.scores[best] > 0.5).all()
+        a, b = ours.pred_masks[best].flatten(1), ref.pred_masks.flatten(1)
+        assert ((a & b).sum(1) / (a | b).sum(1)).min() > 0.7  # the paste stays in float: masks keep their shape
 
     for opts, words in [(["MODEL.RUNTIME", "openvino", "MODEL.EXPORTED", str(out / "nope.onnx")], "no such"),
                         (["MODEL.RUNTIME", "openvino", "MODEL.EXPORTED",
