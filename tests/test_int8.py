@@ -72,3 +72,33 @@ def test_int8_export_and_run(tmp_path, calib_folder, capsys):
                         (["MODEL.RUNTIME", "onnxruntime"], "int8 with openvino")]:
         with pytest.raises(LocalstyleError, match=words):
             build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.PRECISION", "int8", *opts))
+
+
+def test_int8_accuracy_control(tmp_path, calib_folder, capsys):
+    """--max-ap-drop: NNCF's accuracy control on annotated DATASETS.TRAIN images keeps the mask AP that our metric
+    measures on them within the drop; it refuses unannotated folders and fp32."""
+    from localstyle.data.synthetic import make_synthetic
+    from localstyle.evaluation.int8_metric import mask_ap_metric
+    from localstyle.export.openvino_io import openvino_onnx, read_openvino
+
+    jsons = make_synthetic(str(tmp_path), 4, 0, 320, seed=3)
+    data = ["DATASETS.REGISTER_COCO", repr([["ac_train", jsons["train"], str(tmp_path / "train")]]),
+            "DATASETS.TRAIN", "('ac_train',)"]
+    args = ["--config-file", os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"), "--format", "openvino",
+            "--calib-images", "4", "--output", str(tmp_path / "out"), "MODEL.WEIGHTS",
+            os.path.join(D2_FIXTURES, "thin_r50_fpn.pth"), *data]
+    tool = load_script("tools", "export_model.py")
+    for extra, words in [(["--precision", "fp32", "--max-ap-drop", "1"], "for --precision int8"),
+                         (["--precision", "int8", "--max-ap-drop", "1", "--calib-folder", calib_folder],
+                          "annotated calibration images")]:
+        with pytest.raises(SystemExit):
+            tool.main(args[:4] + extra + args[4:])
+        assert words in capsys.readouterr().err
+    xml = tool.main(args[:4] + ["--precision", "int8", "--max-ap-drop", "1.0"] + args[4:])
+
+    cfg = thin_r50_cfg("thin_r50_fpn.pth", 0.05, *data, "MODEL.INT8.CALIB_IMAGES", "4")
+    metric, files = mask_ap_metric(cfg), calibration_files(cfg)
+    core = openvino_onnx()[0]
+    onnx = tool.main(args[:2] + ["--format", "onnx"] + args[4:])
+    fp32_ap, int8_ap = (metric(core.compile_model(read_openvino(p), "CPU"), files) for p in (onnx, xml))
+    assert fp32_ap > 30 and fp32_ap - int8_ap <= 1.0, (fp32_ap, int8_ap)

@@ -10,7 +10,8 @@ original size) to ONNX, TorchScript or OpenVINO IR (fp32 or INT8), like detectro
 Writes ``OUTPUT/model.onnx`` (``model.ts``, ``model.xml`` + ``model.bin``) and ``OUTPUT/config.yaml``; run it with
 ``MODEL.RUNTIME onnxruntime`` (``torchscript``, ``openvino``; ``MODEL.PRECISION int8`` for an INT8 model.xml) and
 ``MODEL.EXPORTED OUTPUT/model.onnx``. INT8: NNCF post-training quantization on ``--calib-images`` images spread over
-``--calib-folder`` (default: DATASETS.TRAIN[0]; MODEL.INT8.CALIB_IMAGES / CALIB_FOLDER).
+``--calib-folder`` (default: DATASETS.TRAIN[0]; MODEL.INT8.CALIB_IMAGES / CALIB_FOLDER); ``--max-ap-drop`` turns on
+NNCF's accuracy control (mask AP on the annotated DATASETS.TRAIN calibration images).
 
 Inputs: ``image`` (3 x H x W float32, resized as the predictor resizes, INPUT.FORMAT order), ``size`` (int64
 original height, width), ``score_thresh`` (float32) and ``detections_per_image`` (int64; the runtimes pass the run's SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE); outputs
@@ -32,6 +33,9 @@ def main(argv=None):
                         help="INT8 calibration images (MODEL.INT8.CALIB_IMAGES)")
     parser.add_argument("--calib-folder", metavar="DIR",
                         help="INT8 calibration images' folder (MODEL.INT8.CALIB_FOLDER; default: DATASETS.TRAIN)")
+    parser.add_argument("--max-ap-drop", type=float, metavar="POINTS",
+                        help="INT8 with NNCF's accuracy control: layers stay in float until the mask AP on the "
+                             "calibration images (DATASETS.TRAIN, annotated) drops at most this many points")
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for the model file + config.yaml")
     args = add_config_opts(parser).parse_args(argv)
     from localstyle.export.exporter import build_inference_model, export_predictor, sample_inputs
@@ -44,8 +48,15 @@ def main(argv=None):
         cfg.MODEL.INT8.CALIB_IMAGES = args.calib_images
     if args.calib_folder is not None:
         cfg.MODEL.INT8.CALIB_FOLDER = args.calib_folder
+    validate = None
+    if args.max_ap_drop is not None:
+        if args.precision != "int8":
+            raise LocalstyleError("--max-ap-drop: accuracy control is for --precision int8")
+        from localstyle.evaluation.int8_metric import mask_ap_metric
+
+        validate = mask_ap_metric(cfg)
     model, _ = build_inference_model(cfg)
-    path = export_predictor(model, cfg, args.format, args.output, args.precision)
+    path = export_predictor(model, cfg, args.format, args.output, args.precision, validate, args.max_ap_drop)
     image, size = sample_inputs(cfg)[:2]
     inputs = [{"image": image, "height": int(size[0]), "width": int(size[1])}]
     ref = EagerRuntime(cfg, model)(inputs)[0]["instances"]
