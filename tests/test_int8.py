@@ -27,7 +27,8 @@ def calib_folder(tmp_path_factory):
 
 
 def test_calibration_files(calib_folder):
-    cfg = thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.INT8.CALIB_FOLDER", calib_folder, "MODEL.INT8.CALIB_IMAGES", "2")
+    cfg = thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.INT8.CALIB_FOLDER", calib_folder,
+                       "MODEL.INT8.CALIB_IMAGES", "2")
     assert [os.path.basename(p) for p in calibration_files(cfg)] == ["skimage_astronaut.png", "synthetic_val_0001.png"]
     cfg.MODEL.INT8.CALIB_IMAGES = 10
     assert len(calibration_files(cfg)) == 3

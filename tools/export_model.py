@@ -14,7 +14,8 @@ Writes ``OUTPUT/model.onnx`` (``model.ts``, ``model.xml`` + ``model.bin``) and `
 NNCF's accuracy control (mask AP on the annotated DATASETS.TRAIN calibration images).
 
 Inputs: ``image`` (3 x H x W float32, resized as the predictor resizes, INPUT.FORMAT order), ``size`` (int64
-original height, width), ``score_thresh`` (float32) and ``detections_per_image`` (int64; the runtimes pass the run's SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE); outputs
+original height, width), ``score_thresh`` (float32) and ``detections_per_image`` (int64; the runtimes pass the run's
+SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE); outputs
 ``boxes``, ``scores``, ``classes``, ``masks`` (R x height x width bool). NMS_THRESH_TEST is traced in. Then checks
 the exported model against the eager one (fp32: within the parity tolerances; int8: printed).
 """
