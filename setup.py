@@ -28,6 +28,8 @@ setup(
         "onnxruntime>=1.17",
         "openvino>=2024.0",
         "onnx>=1.15",
+        # MODEL.PRECISION int8 (openvino): NNCF's post-training quantization; pulls no torch (scipy, scikit-learn)
+        "nncf>=2.12",
     ],
     extras_require={"test": ["pytest>=8"]},
 )

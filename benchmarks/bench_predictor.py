@@ -159,6 +159,7 @@ def bench_one(depth, h, w, rounds, folder):
     from localstyle.export.fold import fold_frozen_batchnorm
     from localstyle.export.parity import compare_instances
     from localstyle.export.runtimes import EagerRuntime, OnnxRuntime, OpenVinoRuntime, TorchScriptRuntime
+    from localstyle.export.thresholds import Thresholds
 
     image = cv2.resize(cv2.imread(IMAGE, cv2.IMREAD_COLOR), (w, h), interpolation=cv2.INTER_AREA)
     tv_model, tv_x = build_torchvision(depth, h, w, image)
@@ -169,6 +170,7 @@ def bench_one(depth, h, w, rounds, folder):
              for fmt in ("onnx", "torchscript")}
     bf16_cfg = cfg.clone()
     bf16_cfg.MODEL.PRECISION = "bf16"
+    th = Thresholds.from_cfg(cfg)
 
     def plain_call():
         with torch.no_grad():
@@ -180,11 +182,11 @@ def bench_one(depth, h, w, rounds, folder):
 
     contenders = {"(a) torchvision": tv_call, "(b) plain eager": plain_call,
                   "eager": lambda r=EagerRuntime(cfg, folded): r(inputs),
-                  "onnxruntime": lambda r=OnnxRuntime(paths["onnx"]): r(inputs),
-                  "openvino": lambda r=OpenVinoRuntime(paths["onnx"]): r(inputs),
-                  "torchscript": lambda r=TorchScriptRuntime(paths["torchscript"]): r(inputs),
+                  "onnxruntime": lambda r=OnnxRuntime(paths["onnx"], "fp32", th): r(inputs),
+                  "openvino": lambda r=OpenVinoRuntime(paths["onnx"], "fp32", th): r(inputs),
+                  "torchscript": lambda r=TorchScriptRuntime(paths["torchscript"], "fp32", th): r(inputs),
                   "eager bf16": lambda r=EagerRuntime(bf16_cfg, folded): r(inputs),
-                  "openvino bf16": lambda r=OpenVinoRuntime(paths["onnx"], "bf16"): r(inputs)}
+                  "openvino bf16": lambda r=OpenVinoRuntime(paths["onnx"], "bf16", th): r(inputs)}
     ref = plain_call()[0]["instances"]
     gflop = count_gflop(plain, inputs)
     print(f"\nR{depth}-FPN {h}x{w}: {len(ref)} detections (torchvision: {len(tv_call()[0]['boxes'])}), "

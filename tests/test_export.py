@@ -69,6 +69,26 @@ def test_zero_detections_everywhere(thin_exports):
         assert len(out) == 0 and out.pred_boxes.tensor.shape == (0, 4) and out.pred_masks.shape == (0, 270, 350)
 
 
+def test_run_thresholds_and_nms_line(thin_exports, caplog):
+    """One export (made at 0.05, 100 per image) applies each run's SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE; a run's
+    NMS_THRESH_TEST that differs from the one traced in is reported in one line."""
+    image = cv2.imread(os.path.join(D2_FIXTURES, IMAGES[1]), cv2.IMREAD_COLOR)
+    for runtime, path in thin_exports.items():
+        def run(thresh, *opts):
+            cfg = thin_r50_cfg("thin_r50_fpn.pth", thresh, "MODEL.RUNTIME", runtime, "MODEL.EXPORTED", path, *opts)
+            return DefaultPredictor(cfg)(image)["instances"]
+
+        full = run(0.05)
+        assert len(full) > 10
+        top3, high = run(0.05, "TEST.DETECTIONS_PER_IMAGE", "3"), run(0.3)
+        assert torch.equal(top3.scores, full.scores[:3]) and torch.equal(top3.pred_masks, full.pred_masks[:3])
+        assert 0 < len(high) < len(full) and torch.equal(high.scores, full.scores[full.scores > 0.3])
+    caplog.clear()
+    run(0.05, "MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.3")
+    lines = [r.getMessage() for r in caplog.records if "NMS_THRESH_TEST" in r.getMessage()]
+    assert len(lines) == 1 and "0.3 is not honoured" in lines[0] and "applies 0.5" in lines[0]
+
+
 def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     """Empty MODEL.EXPORTED exports once into $LOCALSTYLE_CACHE (reused by the next predictor, with its weight-loading
     report); the CLI writes the model and config.yaml and checks itself against the eager model; bad settings are
@@ -84,7 +104,7 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     assert second.load_report["tensors"] == first.load_report["tensors"] > 0 and not second.load_report["missing"]
     image = cv2.imread(os.path.join(D2_FIXTURES, IMAGES[0]), cv2.IMREAD_COLOR)
     with_thresh = DefaultPredictor(cfg)(image)["instances"]
-    assert len(with_thresh) and with_thresh.scores.min() > 0.3  # the score threshold is part of the export
+    assert len(with_thresh) and with_thresh.scores.min() > 0.3  # the run's score threshold is applied
 
     out = tmp_path / "cli"
     load_script("tools", "export_model.py").main(["--config-file", os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"),
@@ -103,6 +123,30 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     # a model the exporter does not cover (no mask head here; DeepLabv3 alike) runs eager instead of failing
     boxes_only = thin_r50_cfg("thin_r50_fpn.pth", 0.05, "MODEL.RUNTIME", "onnxruntime", "MODEL.MASK_ON", "False")
     assert isinstance(build_runtime(boxes_only), runtime_class("eager"))
+
+
+def test_cache_key_cap_and_tool(tmp_path, monkeypatch, capsys):
+    """The cache is keyed by what changes the exported model: STYLE/MASKS keys and the run-time thresholds reuse the
+    export, NMS_THRESH_TEST (traced in) does not; LOCALSTYLE_EXPORT_CACHE_MB drops the least recently used entry;
+    tools/export_cache.py reports the size and clears."""
+    from localstyle.export.cache import cache_entries
+
+    monkeypatch.setenv("LOCALSTYLE_CACHE", str(tmp_path))
+    base = ["MODEL.RUNTIME", "onnxruntime"]
+    build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *base))
+    build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.3, *base, "STYLE.STRENGTH", "0.5", "MASKS.SCORE_THRESH", "0.7",
+                               "TEST.DETECTIONS_PER_IMAGE", "5", "MODEL.RUNTIME", "openvino"))
+    (first,) = cache_entries()
+    assert first.files == ["config.yaml", "load_report.json", "model.onnx"]
+    monkeypatch.setenv("LOCALSTYLE_EXPORT_CACHE_MB", str(first.size * 1.5 / 2**20))  # room for one entry
+    build_runtime(thin_r50_cfg("thin_r50_fpn.pth", 0.05, *base, "MODEL.ROI_HEADS.NMS_THRESH_TEST", "0.6"))
+    (second,) = cache_entries()
+    assert second.folder != first.folder and not os.path.exists(first.folder)
+
+    tool = load_script("tools", "export_cache.py")
+    assert len(tool.main([])) == 1 and "1 entries" in capsys.readouterr().out
+    tool.main(["--clear"])
+    assert not cache_entries() and "cleared 1 entries" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("runtime", ["eager", "openvino"])

@@ -31,10 +31,17 @@ _C.MODEL.PIXEL_STD = [1.0, 1.0, 1.0]
 # openvino is the default: the fastest on CPU in benchmarks/bench_predictor.py, within the parity tolerances.
 _C.MODEL.RUNTIME = "openvino"
 # The exported model file for MODEL.RUNTIME onnxruntime/openvino (model.onnx) or torchscript (model.ts); empty:
-# export MODEL.WEIGHTS on the fly into the cache ($LOCALSTYLE_CACHE/exported/<weights hash + config>/).
+# export MODEL.WEIGHTS on the fly into the cache ($LOCALSTYLE_CACHE/exported/<weights hash + MODEL/INPUT keys>/,
+# trimmed to $LOCALSTYLE_EXPORT_CACHE_MB; tools/export_cache.py reports or clears it).
 _C.MODEL.EXPORTED = ""
-# Inference precision, opt-in: fp32, bf16 (eager: CPU autocast; openvino: bf16 inference) or fp16 (eager, CUDA).
+# Inference precision, opt-in: fp32, bf16 (eager: CPU autocast; openvino: bf16 inference), fp16 (eager, CUDA) or
+# int8 (openvino: the predictor quantized by NNCF on MODEL.INT8's calibration images, cached like an export).
 _C.MODEL.PRECISION = "fp32"
+_C.MODEL.INT8 = CN()
+# Calibration images of MODEL.PRECISION int8: this many, spread evenly over MODEL.INT8.CALIB_FOLDER's images (a
+# folder; empty: over DATASETS.TRAIN[0]'s images).
+_C.MODEL.INT8.CALIB_IMAGES = 64
+_C.MODEL.INT8.CALIB_FOLDER = ""
 
 _C.INPUT = CN()
 _C.INPUT.MIN_SIZE_TRAIN = (800,)

@@ -22,6 +22,18 @@ def get_output_shape(height, width, short_edge, max_size):
     return int(newh + 0.5), int(neww + 0.5)
 
 
+def resize_for_test(image, min_size, max_size):
+    """H x W x 3 uint8 ``image`` resized as detectron2's DefaultPredictor resizes (PIL bilinear on uint8, short side
+    ``min_size``, long side at most ``max_size``) -> 3 x H' x W' float32 tensor in the same channel order."""
+    from PIL import Image
+
+    height, width = image.shape[:2]
+    new_h, new_w = get_output_shape(height, width, min_size, max_size)
+    if (new_h, new_w) != (height, width):
+        image = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((new_w, new_h), Image.BILINEAR))
+    return torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
+
+
 class ResizeShortestEdge:
     """detectron2's ResizeShortestEdge on tv_tensors: short side from ``short_edge_lengths``, long side capped.
 

@@ -2,8 +2,6 @@
 import os
 
 import numpy as np
-import torch
-from PIL import Image
 
 from localstyle.utils.errors import LocalstyleError
 
@@ -30,7 +28,7 @@ class DefaultPredictor:
 
     def _prepare(self, image):
         """BGR array (or path) -> model input dict: resized (PIL bilinear on uint8), CHW float32, format order."""
-        from localstyle.data.transforms import get_output_shape
+        from localstyle.data.transforms import resize_for_test
 
         if isinstance(image, (str, os.PathLike)):
             from localstyle.utils.image_io import read_image
@@ -43,11 +41,7 @@ class DefaultPredictor:
         if self.input_format == "RGB":
             image = image[:, :, ::-1]
         height, width = image.shape[:2]
-        new_h, new_w = get_output_shape(height, width, self.min_size, self.max_size)
-        if (new_h, new_w) != (height, width):
-            image = np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((new_w, new_h), Image.BILINEAR))
-        tensor = torch.as_tensor(image.astype("float32").transpose(2, 0, 1))
-        return {"image": tensor, "height": height, "width": width}
+        return {"image": resize_for_test(image, self.min_size, self.max_size), "height": height, "width": width}
 
     def predict_batch(self, images):
         """Predict a list of BGR arrays (or paths) in one batch; returns the model's outputs on the CPU."""

@@ -6,13 +6,16 @@ Every runtime is called like ``GeneralizedRCNN`` in eval mode: ``runtime(batched
 Add one with ``@RUNTIME_REGISTRY.register(name="mine")`` on a :class:`Runtime` subclass.
 """
 import contextlib
-import functools
 import logging
 import os
 
 import torch
 
+from localstyle.export.exporter import INPUT_NAMES
+from localstyle.export.openvino_io import openvino_onnx, read_openvino
+from localstyle.export.thresholds import Thresholds, warn_if_nms_differs
 from localstyle.structures import Boxes, Instances
+from localstyle.utils.cpu_features import warn_slow_precision
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.registry import Registry
@@ -22,8 +25,9 @@ logger = logging.getLogger(__name__)
 RUNTIME_REGISTRY = Registry("RUNTIME")
 RUNTIME_REGISTRY.__doc__ = "Predictor runtimes, picked by name with MODEL.RUNTIME."
 
-# MODEL.PRECISION -> autocast dtype of the eager runtime (reduced precision is opt-in; openvino runs bf16 too)
+# MODEL.PRECISION -> autocast dtype of the eager runtime (reduced precision is opt-in; openvino runs bf16 and int8)
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+ALL_PRECISIONS = (*PRECISIONS, "int8")
 
 
 class Runtime:
@@ -74,20 +78,30 @@ class EagerRuntime(Runtime):
 
 
 class ExportedRuntime(Runtime):
-    """Runs an exported ``TracingPredictor`` image by image: ``run(image, size)`` -> boxes, scores, classes, masks.
-    Subclasses are built as ``cls(path, precision)`` (``precision``: one of their ``precisions``)."""
+    """Runs an exported ``TracingPredictor`` image by image: ``run(image, size, score_thresh, detections_per_image)``
+    -> boxes, scores, classes, masks. Built as ``cls(path, precision, thresholds)`` (``precision``: one of
+    ``precisions``; ``thresholds``: the run's :class:`Thresholds`, given to the graph with every image); subclasses
+    open the model in ``load(path, precision)``."""
+
+    def __init__(self, path, precision, thresholds):
+        self.path, self.thresholds = path, thresholds
+        self.load(path, precision)
+
+    def load(self, path, precision):
+        raise NotImplementedError
 
     def __call__(self, batched_inputs):
         outputs = []
         for x in batched_inputs:
             image = x["image"].to("cpu", torch.float32)
             h, w = int(x.get("height", image.shape[-2])), int(x.get("width", image.shape[-1]))
-            boxes, scores, classes, masks = self.run(image, torch.tensor([h, w], dtype=torch.int64))
+            boxes, scores, classes, masks = self.run(image, torch.tensor([h, w], dtype=torch.int64),
+                                                     *self.thresholds.inputs())
             outputs.append({"instances": Instances((h, w), pred_boxes=Boxes(boxes), scores=scores,
                                                    pred_classes=classes, pred_masks=masks)})
         return outputs
 
-    def run(self, image, size):
+    def run(self, *inputs):
         raise NotImplementedError
 
 
@@ -97,50 +111,41 @@ class OnnxRuntime(ExportedRuntime):
 
     format = "onnx"
 
-    def __init__(self, path, precision="fp32"):
+    def load(self, path, precision):
         from localstyle.style.onnx_batching import open_session
 
         self.session = open_session(path, threads=torch.get_num_threads())
 
-    def run(self, image, size):
-        outs = self.session.run(None, {"image": image.numpy(), "size": size.numpy()})
+    def run(self, *inputs):
+        outs = self.session.run(None, {n: x.numpy() for n, x in zip(INPUT_NAMES, inputs)})
         return [torch.from_numpy(o) for o in outs]
-
-
-@functools.lru_cache(maxsize=None)
-def openvino_onnx():
-    """The process's one OpenVINO ``Core`` and ONNX front end (with its manager, which must outlive it): a new
-    ``Core`` per model crashes OpenVINO after some loads (ultralytics/ultralytics#25864)."""
-    import openvino as ov
-    from openvino.frontend import FrontEndManager
-
-    manager = FrontEndManager()
-    return ov.Core(), manager, manager.load_by_framework("onnx")
 
 
 @RUNTIME_REGISTRY.register(name="openvino")
 class OpenVinoRuntime(ExportedRuntime):
-    """``model.onnx`` under OpenVINO's CPU plugin: as many threads as torch uses, latency mode, fp32 inference forced
-    (the plugin would pick bf16 on CPUs with native bf16); ``precision`` bf16 is the opt-in reduced-precision path."""
+    """``model.onnx`` (or an IR ``model.xml``) under OpenVINO's CPU plugin: as many threads as torch uses, latency
+    mode, fp32 inference forced (the plugin would pick bf16 on CPUs with native bf16); ``precision`` bf16 is the
+    opt-in reduced-precision path, int8 runs an NNCF-quantized IR (``tools/export_model.py --precision int8``)."""
 
     format = "onnx"
-    precisions = ("fp32", "bf16")
+    precisions = ("fp32", "bf16", "int8")
 
-    def __init__(self, path, precision="fp32"):
-        from openvino.frontend import GeneralFailure
-
-        core, _, onnx = openvino_onnx()  # ONNX only: no guessing among other formats
+    def load(self, path, precision):
+        if precision == "int8" and not path.endswith(".xml"):
+            raise LocalstyleError(f"MODEL.EXPORTED {path}: MODEL.PRECISION int8 runs the quantized model.xml of "
+                                  f"tools/export_model.py --format openvino --precision int8 (or leave it empty)")
+        core = openvino_onnx()[0]
         try:
-            self.compiled = core.compile_model(onnx.convert(onnx.load(path)), "CPU", {
-                "INFERENCE_PRECISION_HINT": {"fp32": "f32", "bf16": "bf16"}[precision],
+            self.compiled = core.compile_model(read_openvino(path), "CPU", {
+                "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
                 "INFERENCE_NUM_THREADS": torch.get_num_threads(), "PERFORMANCE_HINT": "LATENCY"})
-        except (GeneralFailure, RuntimeError) as e:
-            raise LocalstyleError(f"{path}: OpenVINO cannot load this ONNX model ({str(e).strip().splitlines()[0]})") \
+        except RuntimeError as e:
+            raise LocalstyleError(f"{path}: OpenVINO cannot compile this model ({str(e).strip().splitlines()[0]})") \
                 from e
         self.request = self.compiled.create_infer_request()
 
-    def run(self, image, size):
-        outs = self.request.infer({"image": image.numpy(), "size": size.numpy()})
+    def run(self, *inputs):
+        outs = self.request.infer({n: x.numpy() for n, x in zip(INPUT_NAMES, inputs)})
         return [torch.from_numpy(outs[o]) for o in self.compiled.outputs]  # copies (share_outputs=False)
 
 
@@ -150,16 +155,16 @@ class TorchScriptRuntime(ExportedRuntime):
 
     format = "torchscript"
 
-    def __init__(self, path, precision="fp32"):
+    def load(self, path, precision):
         try:
             self.module = torch.jit.load(path, map_location="cpu").eval()
         except RuntimeError as e:
             raise LocalstyleError(f"{path}: not a loadable TorchScript predictor ({str(e).splitlines()[0]})") from e
 
-    def run(self, image, size):
+    def run(self, *inputs):
         # no profiling executor: it would re-specialize the graph for every new image size
         with torch.inference_mode(), torch.jit.optimized_execution(False):
-            return self.module(image, size)
+            return self.module(*inputs)
 
 
 def runtime_class(name):
@@ -176,8 +181,10 @@ def build_runtime(cfg, model=None):
     from localstyle.export.exporter import build_inference_model
 
     cls = runtime_class(cfg.MODEL.RUNTIME)
-    if cfg.MODEL.PRECISION not in PRECISIONS:
-        raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION!r}: use one of {sorted(PRECISIONS)}")
+    if cfg.MODEL.PRECISION not in ALL_PRECISIONS:
+        raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION!r}: use one of {sorted(ALL_PRECISIONS)}")
+    if cfg.MODEL.PRECISION == "bf16" and (cls is not EagerRuntime or resolve_device(cfg) == "cpu"):
+        warn_slow_precision("bf16")
     if cls is not EagerRuntime and resolve_device(cfg) != "cpu":
         logger.warning("MODEL.RUNTIME %s runs on the CPU; on %s the eager model runs", cfg.MODEL.RUNTIME,
                        cfg.MODEL.DEVICE)
@@ -186,6 +193,11 @@ def build_runtime(cfg, model=None):
         logger.info("MODEL.RUNTIME %s exports Mask R-CNN only; %s (MASK_ON %s) runs eager", cfg.MODEL.RUNTIME,
                     cfg.MODEL.META_ARCHITECTURE, cfg.MODEL.MASK_ON)
         cls = EagerRuntime
+    if cfg.MODEL.PRECISION not in cls.precisions:
+        name = "eager" if cls is EagerRuntime else cfg.MODEL.RUNTIME
+        raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION}: MODEL.RUNTIME {name} runs "
+                              f"{'/'.join(cls.precisions)}; bf16 runs with MODEL.RUNTIME eager or openvino, int8 "
+                              f"with openvino (on the CPU)")
     if cls is EagerRuntime:
         report = None
         if model is None:
@@ -193,16 +205,15 @@ def build_runtime(cfg, model=None):
         runtime = EagerRuntime(cfg, model)
         runtime.load_report = report
         return runtime
-    if cfg.MODEL.PRECISION not in cls.precisions:
-        raise LocalstyleError(f"MODEL.PRECISION {cfg.MODEL.PRECISION}: MODEL.RUNTIME {cfg.MODEL.RUNTIME} runs "
-                              f"{'/'.join(cls.precisions)}; reduced precision runs with MODEL.RUNTIME eager or "
-                              f"openvino")
-    path = cfg.MODEL.EXPORTED
+    path, report = cfg.MODEL.EXPORTED, None
     if path and not os.path.isfile(path):
         raise LocalstyleError(f"MODEL.EXPORTED {path}: no such file")
-    report = None
-    if not path:
+    if path:
+        warn_if_nms_differs(path, cfg)
+    elif cfg.MODEL.PRECISION == "int8":
+        path, report = cached_export(cfg, "openvino", model, "int8")
+    else:
         path, report = cached_export(cfg, cls.format, model)
-    runtime = cls(path, cfg.MODEL.PRECISION)
+    runtime = cls(path, cfg.MODEL.PRECISION, Thresholds.from_cfg(cfg))
     runtime.load_report = report
     return runtime

@@ -26,6 +26,12 @@ def _topk_count(x, k):
     return min(k, x.shape[0])
 
 
+def first_n(keep, count):
+    """``keep[:count]`` for a 0-dim int64 tensor ``count`` (all of ``keep`` when negative), traceable."""
+    position = torch.ones_like(keep).cumsum(0)
+    return keep[(position <= count) | (count < 0)]
+
+
 def clip_boxes(boxes, height, width):
     """Clamp XYXY ``boxes`` to [0, width] x [0, height] (``height``/``width``: 0-dim tensors)."""
     h, w = height.to(boxes.dtype), width.to(boxes.dtype)
@@ -86,10 +92,14 @@ def paste_masks_separable(masks, boxes, height, width, threshold=0.5):
 
 
 class TracingPredictor(nn.Module):
-    """``forward(image, size)`` -> ``(boxes, scores, classes, masks)`` for one image.
+    """``forward(image, size, score_thresh, detections_per_image)`` -> ``(boxes, scores, classes, masks)`` for one
+    image.
 
     ``image``: 3 x H x W float32, resized as the predictor resizes (``INPUT.FORMAT`` channel order, 0-255);
-    ``size``: int64 (height, width) of the output (the original image). Outputs: R x 4 boxes and R x height x width
+    ``size``: int64 (height, width) of the output (the original image); ``score_thresh`` (float32) and
+    ``detections_per_image`` (int64, negative: all): the run's ROI_HEADS.SCORE_THRESH_TEST and
+    TEST.DETECTIONS_PER_IMAGE, inputs so that one export serves every run (NMS_THRESH_TEST is traced in).
+    Outputs: R x 4 boxes and R x height x width
     bool masks in output coordinates, R scores, R int64 classes. Wraps (shares) an eval-mode ``GeneralizedRCNN``.
     """
 
@@ -127,7 +137,7 @@ class TracingPredictor(nn.Module):
         keep = grouped_nms(boxes, scores, levels, len(anchors), rpn.nms_thresh)[:rpn.post_nms_topk[False]]
         return boxes[keep]
 
-    def detect(self, features, proposals, height, width):
+    def detect(self, features, proposals, height, width, score_thresh, detections_per_image):
         """Box head, per-class NMS and the mask head: boxes, scores, classes, M x M mask probabilities."""
         heads = self.model.roi_heads
         features = [features[f] for f in heads.in_features]
@@ -138,13 +148,12 @@ class TracingPredictor(nn.Module):
         boxes, probs = boxes[valid], probs[valid][:, :-1]
         num_reg = deltas.shape[1] // 4
         boxes = clip_boxes(boxes.reshape(-1, 4), height, width).reshape(-1, num_reg, 4)
-        mask = probs > heads.test_score_thresh
+        mask = probs > score_thresh
         inds = mask.nonzero()
         boxes = boxes[inds[:, 0], 0] if num_reg == 1 else boxes[mask]
         scores, classes = probs[mask], inds[:, 1]
         keep = grouped_nms(boxes, scores, classes, heads.num_classes, heads.test_nms_thresh)
-        if heads.test_topk_per_image >= 0:
-            keep = keep[:heads.test_topk_per_image]
+        keep = first_n(keep, detections_per_image)
         boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
         mask_logits = heads.mask_head(pool_rois(heads.mask_pooler, features, boxes))
         side = mask_logits.shape[-1]
@@ -152,11 +161,12 @@ class TracingPredictor(nn.Module):
             mask_logits = mask_logits.gather(1, classes.view(-1, 1, 1, 1).expand(-1, 1, side, side))
         return boxes, scores, classes, mask_logits[:, 0].sigmoid()
 
-    def forward(self, image, size):
+    def forward(self, image, size, score_thresh, detections_per_image):
         x = self.preprocess(image)
         height, width = _size(image, 1), _size(image, 2)
         features = self.model.backbone(x)
-        boxes, scores, classes, masks = self.detect(features, self.proposals(features, height, width), height, width)
+        boxes, scores, classes, masks = self.detect(features, self.proposals(features, height, width), height, width,
+                                                    score_thresh, detections_per_image)
         out_h, out_w = size[0], size[1]
         scale = torch.stack([out_w / width, out_h / height, out_w / width, out_h / height]).to(boxes.dtype)
         boxes = clip_boxes(boxes * scale, out_h, out_w)
