@@ -1,7 +1,9 @@
 """The AP report's figures (matplotlib, rendered to inline SVG): AP vs iteration, loss curves and
-precision-recall curves, each comparing every run on shared axes."""
+precision-recall curves, each comparing every run on shared axes; per-class precision-recall curves and
+confusion matrices, per evaluation."""
 import io
 
+from localstyle.evaluation.confusion_matrix import plot_confusion_matrix
 from localstyle.evaluation.runs import TASK_LABELS
 
 PR_IOUS = (0.5, 0.75)
@@ -106,5 +108,46 @@ def pr_curves(runs):
         row[0].set_ylabel("precision")
     for ax in axes[-1]:
         ax.set_xlabel("recall")
+    fig.tight_layout()
+    return fig
+
+
+def class_pr_curves(runs):
+    """Per-class precision-recall at IoU 0.5 and 0.75 for the evaluations with several classes: one row per
+    evaluation and task, one column per IoU, one line per class; ``None`` when no such evaluation."""
+    several = len({ev.dataset for run in runs for ev in run.evaluations}) > 1
+    panels = [(f"{_label(run, ev.dataset, several)}, {TASK_LABELS[task]}", ev.pr_curves, task)
+              for run in runs for ev in run.evaluations if ev.pr_curves is not None
+              for task in TASK_LABELS if len(ev.pr_curves.class_curves(task, PR_IOUS[0])) > 1]
+    if not panels:
+        return None
+    fig, axes = _grid(len(panels), len(PR_IOUS))
+    for row, (title, curves, task) in zip(axes, panels):
+        for ax, iou in zip(row, PR_IOUS):
+            for name, precision in curves.class_curves(task, iou):
+                ax.plot(curves.recall, precision, label=f"{name}: AP {100 * precision.mean():.1f}")
+            ax.set_title(f"{title}, IoU {iou:g}", fontsize=9)
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.legend(fontsize=7)
+        row[0].set_ylabel("precision")
+    for ax in axes[-1]:
+        ax.set_xlabel("recall")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrices(matrices):
+    """One heatmap per ``(title, ConfusionMatrix)`` (rows normalized), up to 3 per row; ``None`` without any."""
+    if not matrices:
+        return None
+    cols = min(3, len(matrices))
+    size = 2.5 + 0.7 * max(len(m.labels) for _, m in matrices)
+    fig, axes = _pyplot().subplots((len(matrices) + cols - 1) // cols, cols, figsize=(size * cols, size),
+                                   squeeze=False)
+    for ax, (title, matrix) in zip(axes.flat, matrices):
+        plot_confusion_matrix(matrix, ax, f"{title}\nscore >= {matrix.score_thresh:g}, IoU >= {matrix.iou_thresh:g}")
+    for ax in axes.flat[len(matrices):]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig
