@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Confusion matrix of a detector's results (MMDetection's definition), as a normalized heatmap and a CSV.
 
-    python tools/confusion_matrix.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml \
-        --results output/run/inference/coco_instances_results.json --output output/run/confusion \
+    python tools/confusion_matrix.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml \\
+        --results output/run/inference/coco_instances_results.json --output output/run/confusion \\
         [--score-thresh 0.3] [--iou-thresh 0.5] [--dataset NAME] [KEY VALUE ...]
 
 The ground truth is the registered dataset (--dataset, else the config's first DATASETS.TEST), over the run's
@@ -16,8 +16,7 @@ from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default="", help="the run's config (registers the dataset)")
     parser.add_argument("--results", required=True, help="coco_instances_results.json of an evaluation")
@@ -25,9 +24,12 @@ def main(argv=None):
     parser.add_argument("--score-thresh", type=float, default=0.3, help="count detections scoring at least this")
     parser.add_argument("--iou-thresh", type=float, default=0.5, help="box IoU at which a detection matches")
     parser.add_argument("--dataset", help="registered dataset holding the ground truth (default: DATASETS.TEST[0])")
-    add_config_opts(parser)
-    args = parser.parse_args(argv)
+    return add_config_opts(parser)
 
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     from localstyle.config import load_config
     from localstyle.evaluation.confusion_matrix import confusion_matrix_of_results, save_confusion_matrix
 
