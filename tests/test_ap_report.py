@@ -63,15 +63,17 @@ def test_table_holds_each_runs_numbers(report, person_run, eval_only_run):
     assert "| INPUT.MIN_SIZE_TEST | 96 | 112 |" in md and f"| {person_run.name} |" in md
 
 
-def test_html_is_self_contained_with_three_plots(report, person_run, eval_only_run):
+def test_html_is_self_contained_with_four_plots(report, person_run, eval_only_run):
     page = (report / "report.html").read_text()
-    assert page.count('<figure class="plot"><svg') == 3  # AP vs iteration, losses, PR curves
+    # AP vs iteration, losses, PR curves, confusion matrices (one class: no per-class PR curves)
+    assert page.count('<figure class="plot"><svg') == 4 and "Precision-recall curves per class" not in page
     # matplotlib keeps each text as a comment next to its glyphs: titles and both runs' legend entries
     for title in ("box AP", "mask AP", "total_loss", "loss_mask", "box, IoU 0.5", "mask, IoU 0.75"):
         assert f"<!-- {title} -->" in page
     assert f"<!-- {person_run.name} -->" in page  # AP vs iteration and losses: the trained run only
     for run in (person_run, eval_only_run):
         assert page.count(f"<!-- {run.name}: AP ") == 4  # PR curves: box and mask at IoU 0.5 and 0.75
+        assert f"<!-- {run.name} -->" in page and "<!-- score &gt;= 0.3, IoU &gt;= 0.5 -->" in page  # its matrix
     for needle in ("<script", "src=", "@import", "<link"):
         assert needle not in page
     # the SVGs' only references are to their own clip paths and glyphs

@@ -77,7 +77,7 @@ def test_best_checkpointer_compares_and_resumes(tmp_path):
         {"iteration": 9, "bbox/AP": 30.0}, {"iteration": 19, "bbox/AP": 35.0}, {"iteration": 29, "bbox/AP": 99.0}]))
     checkpointer = Checkpointer(nn.Linear(2, 2), str(tmp_path), save_to_disk=True)
     best = BestCheckpointer(checkpointer, "bbox/AP", "max", start_iter=20)  # resumed at 20: 99.0 is in the future
-    assert (best.best_value, best.best_iter) == (35.0, 19)
+    assert (best.tracker.best_value, best.tracker.best_iter) == (35.0, 19)
     assert not best.step(29, {"bbox/AP": 34.0}) and not (tmp_path / "model_best.pth").exists()
     assert not best.step(29, {"bbox/AP": float("nan")}) and not best.step(29, {"segm/AP": 50.0})
     assert best.step(39, {"bbox/AP": 36.0})

@@ -7,7 +7,9 @@
 Writes OUTPUT/report.md, report.csv and report.html. Per run and evaluated dataset: box/mask AP, AP50, AP75,
 APs/m/l, semantic-segmentation metrics when present, train s/iter, inference ms/image, iterations; the config
 keys that differ between runs; and (HTML) plots of AP vs iteration, the losses and the precision-recall curves
-at IoU 0.5 and 0.75, every run on shared axes.
+at IoU 0.5 and 0.75, every run on shared axes, then per evaluation the precision-recall curves of each class (runs
+with several classes) and the confusion matrix (score >= 0.3, IoU >= 0.5, as tools/confusion_matrix.py) when its
+coco_instances_results.json and the ground truth its config registers are there.
 """
 import os
 

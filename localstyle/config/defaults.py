@@ -288,6 +288,13 @@ _C.SOLVER.AMP = CN({"ENABLED": False})
 _C.SOLVER.BEST_CHECKPOINT = CN({"ENABLED": False})
 _C.SOLVER.BEST_CHECKPOINT.METRIC = "segm/AP"
 _C.SOLVER.BEST_CHECKPOINT.MODE = "max"
+# localstyle: stop training after PATIENCE evaluations (TEST.EVAL_PERIOD) in a row without a better
+# SOLVER.BEST_CHECKPOINT.METRIC (in its MODE's direction); 0 turns it off. Stopping writes model_final.pth
+# (model_best.pth stays), logs the reason and records it in metrics.json; --resume carries the count on.
+_C.SOLVER.EARLY_STOPPING = CN()
+_C.SOLVER.EARLY_STOPPING.PATIENCE = 0
+# The least change that counts as better, in the metric's own units (AP: 0-100) and in the direction of MODE.
+_C.SOLVER.EARLY_STOPPING.MIN_DELTA = 0.0
 
 # ---------------------------------------------------------------------------- test
 _C.TEST = CN()

@@ -1,6 +1,6 @@
 """Evaluation around training (detectron2's ``DefaultTrainer.test`` and ``EvalHook``): evaluate on every
 DATASETS.TEST entry, with test-time augmentation, and, during training, TEST.PRECISE_BN + evaluation +
-TEST.VAL_LOSS written to metrics.json, then SOLVER.BEST_CHECKPOINT."""
+TEST.VAL_LOSS written to metrics.json, then SOLVER.BEST_CHECKPOINT and SOLVER.EARLY_STOPPING."""
 import logging
 import os
 
@@ -49,10 +49,10 @@ def test_with_TTA(cfg, model):
     return {f"{name}_TTA": res for name, res in results.items()}
 
 
-def eval_and_log(cfg, model, iteration, writer=None, best=None):
+def eval_and_log(cfg, model, iteration, writer=None, hooks=()):
     """TEST.PRECISE_BN, evaluation, TEST.VAL_LOSS after ``iteration``; ``writer`` (a MetricsWriter) gets
-    ``[<dataset>/]{bbox,segm}/<metric>`` and ``val_*``; then ``best`` (a BestCheckpointer) steps. Returns the
-    evaluation results."""
+    ``[<dataset>/]{bbox,segm}/<metric>`` and ``val_*``; then, on the main process, each of ``hooks`` (a
+    BestCheckpointer, EarlyStopping) steps with them. Returns the evaluation results."""
     if cfg.DATASETS.TEST:
         precise_bn(cfg, model, iteration + 1)
     results = test(cfg, model, iteration=iteration)
@@ -62,7 +62,8 @@ def eval_and_log(cfg, model, iteration, writer=None, best=None):
         flat.update(validation_loss(cfg, model))
     if writer is not None and flat:
         writer.write_scalars(iteration, flat)
-    if best is not None:
-        best.step(iteration, flat)
+    if comm.is_main_process():
+        for hook in hooks:
+            hook.step(iteration, flat)
     comm.synchronize()
     return results

@@ -10,6 +10,7 @@ from torch.nn.parallel import DistributedDataParallel
 from localstyle.engine.best_checkpoint import BestCheckpointer
 from localstyle.engine.checkpointer import Checkpointer, PeriodicCheckpointer
 from localstyle.engine.defaults import seed_all_rng
+from localstyle.engine.early_stopping import EarlyStopping
 from localstyle.engine.evaluation_loop import eval_and_log, test, test_with_TTA
 from localstyle.engine.hooks import MetricsWriter, plot_training_curves
 from localstyle.engine.train_step import TrainStep
@@ -101,13 +102,16 @@ class Trainer:
         b = cfg.SOLVER.BEST_CHECKPOINT
         best = BestCheckpointer(self.checkpointer, b.METRIC, b.MODE, self.start_iter) \
             if b.ENABLED and comm.is_main_process() else None
+        early = EarlyStopping.from_config(cfg, self.checkpointer, self.start_iter, writer)
+        hooks = [h for h in (best, early) if h is not None]
+        stopped = early is not None and early.should_stop()  # a resumed run that had stopped early
         logger.info(f"Starting training from iteration {self.start_iter} to {self.max_iter} "
                     f"({comm.get_world_size()} process(es), {cfg.SOLVER.IMS_PER_BATCH} images per iteration)")
         results = {}
         start = time.perf_counter()
         self.model.train()
         try:
-            for self.iter in range(self.start_iter, self.max_iter):
+            for self.iter in range(self.start_iter, self.start_iter if stopped else self.max_iter):
                 t0 = time.perf_counter()
                 if self.seed is not None:
                     seed_all_rng(iteration_seed(self.seed, self.iter, comm.get_rank()))
@@ -122,13 +126,16 @@ class Trainer:
                 periodic.step(self.iter)
                 eval_period = cfg.TEST.EVAL_PERIOD
                 if eval_period > 0 and (self.iter + 1) % eval_period == 0 and self.iter + 1 < self.max_iter:
-                    eval_and_log(cfg, self.model, self.iter, writer, best)
-            done = self.max_iter - self.start_iter
+                    results = eval_and_log(cfg, self.model, self.iter, writer, hooks)
+                    stopped = early is not None and early.should_stop()
+                    if stopped:
+                        break
+            done = self.iter + 1 - self.start_iter
             if done > 0:
                 total = time.perf_counter() - start
                 logger.info(f"Total training time: {total:.1f} s ({total / done:.4f} s/it over {done} iterations)")
-            if cfg.DATASETS.TEST:
-                results = eval_and_log(cfg, self.model, self.iter, writer, best)
+            if cfg.DATASETS.TEST and not stopped:  # training ends here anyway: no early stopping
+                results = eval_and_log(cfg, self.model, self.iter, writer, [h for h in hooks if h is not early])
         except FloatingPointError as e:
             raise diverged_error(e, self.iter, self.start_iter, writer, self.checkpointer) from None
         finally:

@@ -6,9 +6,12 @@ import io
 import json
 import os
 
+from localstyle.config import load_config
 from localstyle.evaluation import report_plots
+from localstyle.evaluation.confusion_matrix import confusion_matrix_of_results
 from localstyle.evaluation.runs import columns, config_diff, format_value, summary_rows
 from localstyle.evaluation.tables import markdown_table
+from localstyle.utils.errors import LocalstyleError, one_line
 from localstyle.utils.file_io import atomic_open
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;font-size:13px;
@@ -56,8 +59,34 @@ def _html_table(headers, cells):
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def confusion_matrices(runs):
+    """``([(title, ConfusionMatrix)], [note])``: the confusion matrix (default thresholds) of every evaluation whose
+    detections are there, against the ground truth its run's config.yaml registers; a note for each that fails."""
+    matrices, notes = [], []
+    several = len({ev.dataset for run in runs for ev in run.evaluations}) > 1
+    for run in runs:
+        for ev in run.evaluations:
+            if ev.detections is None:
+                continue
+            title = f"{run.name} ({ev.dataset})" if several else run.name
+            try:
+                cfg = load_config(os.path.join(run.output_dir, "config.yaml"))
+                matrices.append((title, confusion_matrix_of_results(cfg, ev.detections, ev.dataset or None)[1]))
+            except LocalstyleError as e:
+                notes.append(f"{title}: no confusion matrix ({one_line(e)})")
+    return matrices, notes
+
+
+def _figure(fig, notes=()):
+    body = "".join(f"<p>{html.escape(n)}</p>" for n in notes)
+    if fig is None:
+        return body or "<p>No data in these runs.</p>"
+    return f'<figure class="plot">{report_plots.figure_svg(fig)}</figure>{body}'
+
+
 def html_report(runs, rows, diff):
-    """The HTML page: tables, then the AP-vs-iteration, loss and precision-recall figures as inline SVG."""
+    """The HTML page: tables, then the AP-vs-iteration, loss, precision-recall (mean and, with several classes,
+    per class) and confusion-matrix figures as inline SVG."""
     cols = columns(rows)
     sections = [("Summary", _html_table(cols, _cells(rows, cols)))]
     per_class = [c for c in columns(rows, per_class=True) if c not in cols]
@@ -68,10 +97,13 @@ def html_report(runs, rows, diff):
         sections.append(("Config differences", _html_table(*_diff_rows(runs, diff))))
     for title, make in (("AP vs iteration", report_plots.ap_vs_iteration), ("Loss curves", report_plots.loss_curves),
                         ("Precision-recall curves", report_plots.pr_curves)):
-        fig = make(runs)
-        body = (f'<figure class="plot">{report_plots.figure_svg(fig)}</figure>' if fig is not None
-                else "<p>No data in these runs.</p>")
-        sections.append((title, body))
+        sections.append((title, _figure(make(runs))))
+    per_class = report_plots.class_pr_curves(runs)
+    if per_class is not None:
+        sections.append(("Precision-recall curves per class", _figure(per_class)))
+    matrices, notes = confusion_matrices(runs)
+    if matrices or notes:
+        sections.append(("Confusion matrices", _figure(report_plots.confusion_matrices(matrices), notes)))
     runs_list = "".join(f"<li><code>{html.escape(r.name)}</code>: {html.escape(os.path.abspath(r.output_dir))}</li>"
                         for r in runs)
     body = "".join(f'<section><h2>{html.escape(t)}</h2>{b}</section>' for t, b in sections)

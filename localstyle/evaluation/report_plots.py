@@ -1,7 +1,10 @@
 """The AP report's figures (matplotlib, rendered to inline SVG): AP vs iteration, loss curves and
-precision-recall curves, each comparing every run on shared axes."""
+precision-recall curves, each comparing every run on shared axes; per-class precision-recall curves and
+confusion matrices, per evaluation."""
+import functools
 import io
 
+from localstyle.evaluation.confusion_matrix import plot_confusion_matrix
 from localstyle.evaluation.runs import TASK_LABELS
 
 PR_IOUS = (0.5, 0.75)
@@ -91,20 +94,58 @@ def pr_curves(runs):
     if not tasks:
         return None
     several = len({ev.dataset for _, ev in curves}) > 1
-    fig, axes = _grid(len(tasks), len(PR_IOUS))
-    for row, task in zip(axes, tasks):
+
+    def lines(task, iou):
+        return [(_label(run, ev.dataset, several), ev.pr_curves.recall, precision) for run, ev in curves
+                if (precision := ev.pr_curves.curve(task, iou)) is not None]
+
+    return _pr_grid([(TASK_LABELS[task], functools.partial(lines, task)) for task in tasks])
+
+
+def class_pr_curves(runs):
+    """Per-class precision-recall at IoU 0.5 and 0.75 for the evaluations with several classes: one row per
+    evaluation and task, one column per IoU, one line per class; ``None`` when no such evaluation."""
+    several = len({ev.dataset for run in runs for ev in run.evaluations}) > 1
+
+    def lines(curves, task, iou):
+        return [(name, curves.recall, precision) for name, precision in curves.class_curves(task, iou)]
+
+    panels = [(f"{_label(run, ev.dataset, several)}, {TASK_LABELS[task]}", functools.partial(lines, ev.pr_curves, task))
+              for run in runs for ev in run.evaluations if ev.pr_curves is not None
+              for task in TASK_LABELS if len(ev.pr_curves.class_curves(task, PR_IOUS[0])) > 1]
+    return _pr_grid(panels) if panels else None
+
+
+def _pr_grid(rows):
+    """Precision-recall panels: one row per ``(title, lines)``, one column per IoU of PR_IOUS; ``lines(iou)``
+    gives the ``(label, recall, precision)`` curves to draw, each labelled with its AP at that IoU."""
+    fig, axes = _grid(len(rows), len(PR_IOUS))
+    for row, (title, lines) in zip(axes, rows):
         for ax, iou in zip(row, PR_IOUS):
-            for run, ev in curves:
-                precision = ev.pr_curves.curve(task, iou)
-                if precision is not None:
-                    ax.plot(ev.pr_curves.recall, precision,
-                            label=f"{_label(run, ev.dataset, several)}: AP {100 * precision.mean():.1f}")
-            ax.set_title(f"{TASK_LABELS[task]}, IoU {iou:g}")
+            for label, recall, precision in lines(iou):
+                ax.plot(recall, precision, label=f"{label}: AP {100 * precision.mean():.1f}")
+            ax.set_title(f"{title}, IoU {iou:g}", fontsize=10)
             ax.set_xlim(0, 1)
             ax.set_ylim(0, 1.02)
             ax.legend(fontsize=7)
         row[0].set_ylabel("precision")
     for ax in axes[-1]:
         ax.set_xlabel("recall")
+    fig.tight_layout()
+    return fig
+
+
+def confusion_matrices(matrices):
+    """One heatmap per ``(title, ConfusionMatrix)`` (rows normalized), up to 3 per row; ``None`` without any."""
+    if not matrices:
+        return None
+    cols = min(3, len(matrices))
+    size = 2.5 + 0.7 * max(len(m.labels) for _, m in matrices)
+    fig, axes = _pyplot().subplots((len(matrices) + cols - 1) // cols, cols, figsize=(size * cols, size),
+                                   squeeze=False)
+    for ax, (title, matrix) in zip(axes.flat, matrices):
+        plot_confusion_matrix(matrix, ax, f"{title}\nscore >= {matrix.score_thresh:g}, IoU >= {matrix.iou_thresh:g}")
+    for ax in axes.flat[len(matrices):]:
+        ax.set_visible(False)
     fig.tight_layout()
     return fig

@@ -1,5 +1,5 @@
 """What a training run left in its OUTPUT_DIR, read back for reports: config, logged metrics, and every
-evaluation (``inference[/<dataset>]/results.json`` with its ``pr_curves.npz``)."""
+evaluation (``inference[/<dataset>]/results.json`` with its ``pr_curves.npz`` and detections)."""
 import dataclasses
 import glob
 import json
@@ -17,17 +17,20 @@ from localstyle.utils.errors import LocalstyleError
 
 TASK_LABELS = {"bbox": "box", "segm": "mask"}
 SEM_SEG_SUMMARY = ("mIoU", "fwIoU", "mACC", "pACC")
+DETECTIONS_FILE = "coco_instances_results.json"  # written by COCOEvaluator next to results.json
 # An evaluation logged to metrics.json: "bbox/AP", or "<dataset>/segm/AP" when several datasets are evaluated.
 EVAL_KEY = re.compile(r"^(?:(?P<dataset>.+)/)?(?P<task>bbox|segm|sem_seg)/(?P<metric>AP|mIoU)$")
 
 
 @dataclasses.dataclass
 class Evaluation:
-    """One ``results.json`` (detectron2's metrics per task, 0-100, plus ``timing``) and its PR curves."""
+    """One ``results.json`` (detectron2's metrics per task, 0-100, plus ``timing``), its PR curves and the path of
+    its ``coco_instances_results.json`` (None when absent)."""
 
     dataset: str
     results: dict
     pr_curves: PRCurves = None
+    detections: str = None
 
 
 @dataclasses.dataclass
@@ -94,7 +97,9 @@ def load_run(output_dir, name=None):
         results = _read_json(path)
         pr_path = os.path.join(os.path.dirname(path), PR_CURVES_FILE)
         pr_curves = PRCurves.load(pr_path) if os.path.isfile(pr_path) else None
-        evaluations.append(Evaluation(results.get("dataset", ""), results, pr_curves))
+        detections = os.path.join(os.path.dirname(path), DETECTIONS_FILE)
+        evaluations.append(Evaluation(results.get("dataset", ""), results, pr_curves,
+                                      detections if os.path.isfile(detections) else None))
     name = name or os.path.basename(os.path.normpath(output_dir))
     return Run(output_dir, name, _config_name(output_dir), config, metrics, evaluations)
 
