@@ -113,12 +113,12 @@ def write_synthetic_clip(clip, out_dir, name="clip"):
     The COCO file has one image per frame (``image_id`` = frame index, so frames read from the mp4 match
     by number) and one ``person`` annotation (compressed RLE) per visible person. Returns the three paths.
     """
-    from localstyle.video.writer import AtomicVideoWriter
+    from localstyle.video.writer import AtomicVideoWriter, Codec
 
     os.makedirs(out_dir, exist_ok=True)
     video = os.path.join(out_dir, f"{name}.mp4")
     frames_dir = os.path.join(out_dir, f"{name}_frames")
-    writer = AtomicVideoWriter(video, clip.fps, (clip.width, clip.height), "mp4v")
+    writer = AtomicVideoWriter(video, clip.fps, (clip.width, clip.height), Codec("mp4v", "opencv"))
     images, annotations = [], []
     for t, (image, masks) in enumerate(tqdm(clip.frames(), total=clip.num_frames, desc="synthetic clip")):
         file_name = f"frame_{t:06d}.png"
