@@ -77,16 +77,18 @@ def resume_point(done):
     return [r for c in done for r in c["frames"]]
 
 
-def process_chunk(stylizer, chunk, fingerprint, on_frame):
-    """Stylize one chunk; returns its records and ``(chunk, results, record, arrays)`` for :func:`write_chunk`
-    (the temporal state after the chunk, copied: the next chunk changes the stylizer's arrays in place)."""
-    results = stylizer.process(chunk)
+def finish_chunk(stylizer, chunk, planned, fingerprint, on_frame):
+    """Finish one planned chunk (``planned``: its plans, the planning state after it, the future of its
+    stylization); returns its records and ``(chunk, results, record, arrays)`` for :func:`write_chunk` (the
+    temporal state after the chunk, copied: later chunks change the stylizer's arrays in place)."""
+    plans, after, stylized = planned
+    results = stylizer.finish(plans, stylized.result())
     records = []
     for (index, _, rgb, _), (outcome, used, record) in zip(chunk, results):
         if on_frame is not None:
             on_frame(index, rgb, outcome, used, record)
         records.append(record)
-    meta, arrays = stylizer.state()
+    meta, arrays = stylizer.state(after)
     record = {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1, "frames": records,
               "state": meta}
     return records, (chunk, results, record, {name: np.array(a, copy=True) for name, a in arrays.items()})
@@ -157,12 +159,14 @@ class VideoRunner:
         if cfg.VIDEO.MAX_FRAMES:
             frames = itertools.islice(frames, max(0, cfg.VIDEO.MAX_FRAMES - start))
         key_frames = key_frame_indices(total, cfg.VIDEO.KEY_FRAMES, cfg.VIDEO.CHUNK_SIZE)
-        # a finished chunk is encoded in the background while the next one is stylized (the encoders run outside
-        # Python's lock); one thread keeps each chunk's completion mark after its segments
+        # three stages overlap: chunk k is stylized (onnxruntime, outside Python's lock) while chunk k + 1 is read
+        # and planned and chunk k - 1 finished; a finished chunk is encoded in the background (one thread keeps
+        # each chunk's completion mark after its segments)
+        stylizing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="stylize")
         encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="encode")
         try:
             records = resume_point(done)
-            t_run, k, encoding = time.perf_counter(), len(done), None
+            t_run, k, encoding, pending = time.perf_counter(), len(done), None, None
             with tqdm(total=total, initial=start, unit="frame", desc=info.stem, dynamic_ncols=True) as bar:
                 while True:
                     try:
@@ -171,15 +175,21 @@ class VideoRunner:
                         if not info.source.isdigit():
                             raise
                         chunk = []  # Ctrl-C ends a camera clip: keep what was filmed
-                    if not chunk:
+                    planned = None
+                    if chunk:
+                        plans, after = stylizer.plan(chunk)
+                        planned = (chunk, (plans, after, stylizing.submit(stylizer.stylize, plans)))
+                    if pending is not None:
+                        chunk_records, finished = finish_chunk(stylizer, *pending, fingerprint, on_frame)
+                        if encoding is not None:
+                            encoding.result()  # at most one chunk waits to be encoded
+                        encoding = encoder.submit(write_chunk, store, key_frames, k, *finished)
+                        records += chunk_records
+                        bar.update(len(pending[0]))
+                        k += 1
+                    if planned is None:
                         break
-                    chunk_records, stylized = process_chunk(stylizer, chunk, fingerprint, on_frame)
-                    if encoding is not None:
-                        encoding.result()  # at most one chunk waits to be encoded
-                    encoding = encoder.submit(write_chunk, store, key_frames, k, *stylized)
-                    records += chunk_records
-                    bar.update(len(chunk))
-                    k += 1
+                    pending = planned
             encoder.shutdown()  # every chunk encoded and stored
             if encoding is not None:
                 encoding.result()
@@ -189,6 +199,7 @@ class VideoRunner:
             encoder.shutdown()
             raise
         finally:
+            stylizing.shutdown()
             reader.close()
         store.join(k, paths)
         keys = store.key_frames()

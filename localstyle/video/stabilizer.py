@@ -32,7 +32,8 @@ def _detail(x, sigma=DETAIL_SIGMA):
 
 
 def _energy(detail, sigma=DETAIL_SIGMA):
-    return np.sqrt(cv2.GaussianBlur(detail * detail, (0, 0), sigma))
+    """Local detail energy, one value per pixel for all channels (H x W x 1)."""
+    return np.sqrt(cv2.GaussianBlur(np.einsum("hwc,hwc->hw", detail, detail), (0, 0), sigma))[..., None]
 
 
 def contrast_preserving_blend(current, previous, weight):
@@ -54,11 +55,12 @@ def contrast_preserving_blend(current, previous, weight):
 
 
 class TemporalStabilizer:
-    """Per-style state: ``smooth_alpha(key, alpha, flow)`` then ``steady_layer(key, layer, alpha, flow, box)``."""
+    """Per-style state: ``smooth_alpha(key, alpha, flow)`` for the styles of a frame, then ``keep_alphas``; later
+    (maybe after planning the next frames) ``steady_layer(key, layer, alpha, flow, box)``, then ``keep_layers``."""
 
     def __init__(self, alpha_momentum=0.5, flicker_strength=0.8):
         self.momentum, self.strength = float(alpha_momentum), float(flicker_strength)
-        self.alphas, self.layers, self.seen = {}, {}, set()
+        self.alphas, self.layers = {}, {}
 
     def smooth_alpha(self, key, alpha, flow):
         """The alpha to use for style ``key`` in this frame (quantized to the 1/255 grid)."""
@@ -68,7 +70,6 @@ class TemporalStabilizer:
             alpha = alpha * (1.0 - m) + warp(prev, flow.backward) * m
         alpha = quantize_alpha(alpha)
         self.alphas[key] = alpha
-        self.seen.add(key)
         return alpha
 
     def steady_layer(self, key, layer, alpha, flow, box):
@@ -88,23 +89,24 @@ class TemporalStabilizer:
         full = np.zeros(alpha.shape + (3,), np.uint8)
         full[y0:y1, x0:x1] = layer
         self.layers[key] = (full, alpha)
-        self.seen.add(key)
         return layer
 
-    def end_frame(self):
-        """Forget styles that did not appear in the frame just finished."""
-        for store in (self.alphas, self.layers):
-            for key in [k for k in store if k not in self.seen]:
-                del store[key]
-        self.seen = set()
+    def keep_alphas(self, keys):
+        """Forget the alphas of styles not in ``keys`` (those of the frame just planned)."""
+        self.alphas = {k: v for k, v in self.alphas.items() if k in keys}
 
-    def state(self):
-        """(style keys, arrays) describing the state, for resuming a clip."""
-        keys = sorted(set(self.alphas) | set(self.layers))
+    def keep_layers(self, keys):
+        """Forget the layers of styles not in ``keys`` (those of the frame just finished)."""
+        self.layers = {k: v for k, v in self.layers.items() if k in keys}
+
+    def state(self, alphas=None):
+        """(style keys, arrays) describing the state (with ``alphas`` instead of the current ones), for resuming."""
+        alphas = self.alphas if alphas is None else alphas
+        keys = sorted(set(alphas) | set(self.layers))
         arrays = {}
         for i, k in enumerate(keys):
-            if k in self.alphas:
-                arrays[f"alpha_{i}"] = self.alphas[k]
+            if k in alphas:
+                arrays[f"alpha_{i}"] = alphas[k]
             if k in self.layers:
                 arrays[f"layer_{i}"], arrays[f"layer_alpha_{i}"] = self.layers[k]
         return keys, arrays
