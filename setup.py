@@ -28,6 +28,8 @@ setup(
         "onnxruntime>=1.17",
         "openvino>=2024.0",
         "onnx>=1.15",
+        # FFmpeg with libx264 in its wheel: H.264 videos that browsers play, segments joined without re-encoding
+        "imageio-ffmpeg>=0.5",
     ],
     extras_require={"test": ["pytest>=8"]},
 )

@@ -6,6 +6,7 @@ frame ``t`` was at ``x - (velocity_i - pan)`` in frame ``t - 1``. People are rig
 figures of :mod:`localstyle.data.synthetic`) with their own texture; later people occlude earlier ones and
 the masks are the visible parts. :func:`write_synthetic_clip` saves a clip as an mp4, a folder of PNG frames
 and a COCO annotation file (``image_id`` = frame index) for ``MASKS.SOURCE annotations``.
+:class:`PhotoPanClip` is the same for a camera panning across a real photo with its annotated people.
 """
 import colorsys
 import dataclasses
@@ -17,6 +18,7 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from localstyle.data.synthetic import CATEGORIES, person_polygons
+from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_write_json
 from localstyle.utils.image_io import write_image
 
@@ -95,6 +97,34 @@ class SyntheticClip:
             masks[:i, y0:y1, x0:x1] &= ~m  # nearer people hide earlier ones
             masks[i, y0:y1, x0:x1] = m
         return image, masks
+
+    def frames(self):
+        """Yield ``(image, masks)`` for every frame."""
+        for t in range(self.num_frames):
+            yield self.frame(t)
+
+
+class PhotoPanClip:
+    """A camera panning across a real photo with its true person masks: ``num_frames`` windows of
+    ``width`` x ``height`` sliding from the photo's left edge to its right (vertically centred).
+
+    ``image``: RGB uint8 photo; ``masks``: its people's masks (N x H x W bool). Same interface as
+    :class:`SyntheticClip` (``frame(t)``, ``frames()``), so :func:`write_synthetic_clip` saves it.
+    """
+
+    def __init__(self, image, masks, width, height, num_frames=48, fps=24.0):
+        h, w = image.shape[:2]
+        if width > w or height > h:
+            raise LocalstyleError(f"the clip ({width}x{height}) must fit in the photo ({w}x{h})")
+        self.image, self.masks = image, np.asarray(masks, bool)
+        self.width, self.height, self.num_frames, self.fps = width, height, num_frames, fps
+
+    def frame(self, t):
+        """Frame ``t``: the window of the photo and the people's masks in it."""
+        x = round(t * (self.image.shape[1] - self.width) / max(self.num_frames - 1, 1))
+        y = (self.image.shape[0] - self.height) // 2
+        window = (slice(y, y + self.height), slice(x, x + self.width))
+        return self.image[window].copy(), self.masks[(slice(None), *window)]
 
     def frames(self):
         """Yield ``(image, masks)`` for every frame."""
