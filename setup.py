@@ -30,6 +30,8 @@ setup(
         "onnx>=1.15",
         # MODEL.PRECISION int8 (openvino): NNCF's post-training quantization; pulls no torch (scipy, scikit-learn)
         "nncf>=2.12",
+        # FFmpeg with libx264 in its wheel: H.264 videos that browsers play, segments joined without re-encoding
+        "imageio-ffmpeg>=0.5",
     ],
     extras_require={"test": ["pytest>=8"]},
 )

@@ -419,14 +419,15 @@ _C.STYLIZE.MAX_SIZE = 2048
 _C.VIDEO = CN()
 # Temporal stability on/off as a whole (tracking keep-alive, alpha smoothing, flicker reduction).
 _C.VIDEO.STABILIZE = True
-# Frames per chunk: processed (and stylized) together, written as one lossless chunk; a rerun resumes
-# after the last finished chunk.
+# Frames per chunk: processed (and stylized) together, encoded once as a segment of the output videos (joined
+# without re-encoding at the end); a rerun resumes after the last finished chunk.
 _C.VIDEO.CHUNK_SIZE = 16
 # Frame rate of frame folders and of cameras that do not report one.
 _C.VIDEO.FPS = 30.0
 # Stop after this many frames (0: the whole clip; set it for cameras, or stop them with Ctrl-C).
 _C.VIDEO.MAX_FRAMES = 0
-# FourCC of the output videos; "" chooses H.264 ("avc1") when OpenCV can encode it, else "mp4v".
+# FourCC of the output videos; "" or "avc1": H.264 (libx264, yuv420p) from imageio-ffmpeg's FFmpeg ("" falls
+# back to OpenCV's "mp4v" without it); another FourCC: OpenCV's encoder. Odd sizes are padded by one pixel.
 _C.VIDEO.CODEC = ""
 # Tracking: detections continue the tracks of the same class whose flow-moved masks they overlap, taken by
 # decreasing mask IoU, when the intersection covers at least TRACK_OVERLAP of the smaller mask (a person
@@ -439,8 +440,9 @@ _C.VIDEO.TRACK_DECAY = 0.5
 _C.VIDEO.FLOW_SCALE = 0.5
 # Weight of the previous frame's flow-warped alpha in the alpha's moving average (0: no smoothing).
 _C.VIDEO.ALPHA_MOMENTUM = 0.5
-# Flicker reduction: weight of the previous stylized frame, warped by the flow, where the flow is
-# forward-backward consistent (0: off, 1: freeze the first stylization).
+# Flicker reduction: weight of the previous stylized frame, warped by the flow, times the flow's confidence
+# (forward-backward consistent and the moved previous frame matches); the blend keeps the fresh stylization's
+# stroke contrast (0: off, 1: carry the previous strokes wherever the flow is sure).
 _C.VIDEO.FLICKER_STRENGTH = 0.8
 # Key frames shown in <stem>_strip.jpg.
 _C.VIDEO.KEY_FRAMES = 4

@@ -73,8 +73,9 @@ class ChunkStylizer:
         self.flow = FlowEstimator(v.FLOW_SCALE) if self.stabilize else None
         self.prev_image = None
 
-    def process(self, frames):
-        """``frames``: list of (index, label, rgb, decode_s) -> list of (composite, alpha used, record)."""
+    def plan(self, frames):
+        """``frames``: list of (index, label, rgb, decode_s) -> (their :class:`FramePlan` s, the planning state after
+        them for :meth:`state`). Planning the next chunk may overlap the stylization of this one."""
         t0 = time.perf_counter()
         dets = self.masks([ImageRecord(label, rgb, None, d) for _, label, rgb, d in frames])
         masks_s = (time.perf_counter() - t0) / max(len(frames), 1)
@@ -84,9 +85,19 @@ class ChunkStylizer:
                 raise LocalstyleError(f"frame {index} ({label}): {det}")
             plans.append(self._plan(index, rgb, det))
             plans[-1].record["timings"].update(decode_s=decode_s, masks_s=masks_s)
+        track_meta, track_masks = self.tracker.state()
+        return plans, (track_meta, track_masks, dict(self.stabilizer.alphas), self.prev_image)
+
+    def stylize(self, plans):
+        """The stylized regions of ``plans`` (one batched ``stylize`` call per style; thread-safe against
+        :meth:`plan` and :meth:`finish`)."""
         stylized, seconds = stylize_plans(self.method, self.styles, plans)
         for plan, s in zip(plans, seconds):
             plan.record["timings"]["stylize_s"] = s
+        return stylized
+
+    def finish(self, plans, stylized):
+        """Flicker reduction and composite, in frame order -> list of (composite, alpha used, record)."""
         return [self._finish(p, out) for p, out in zip(plans, stylized)]
 
     def _style_of(self, track):
@@ -111,6 +122,7 @@ class ChunkStylizer:
             if self.stabilize:
                 alphas[style] = alpha = self.stabilizer.smooth_alpha(style, alpha, flow)
             regions += plan_regions(image, alpha, style, cfg.STYLE.SIZE, cfg.MASKS.CROP_MARGIN)
+        self.stabilizer.keep_alphas(alphas)
         record = {"index": index, "instances": sum(t.missed == 0 for t in tracks),
                   "kept_alive": sum(t.missed > 0 for t in tracks), "tracks": [t.id for t in tracks],
                   "timings": {"flow_s": flow_s, "plan_s": time.perf_counter() - t0 - flow_s}}
@@ -128,22 +140,23 @@ class ChunkStylizer:
                 layer = self.stabilizer.steady_layer(style, layer, alpha, plan.flow, box)
             x0, y0, x1, y1 = box
             outcome[y0:y1, x0:x1] = blend(outcome[y0:y1, x0:x1], layer, alpha[y0:y1, x0:x1])
-        self.stabilizer.end_frame()
+        self.stabilizer.keep_layers(plan.alphas)
         timings = plan.record["timings"]
         timings["compose_s"] = time.perf_counter() - t0
         timings["total_s"] = sum(timings.values())
         plan.record["timings"] = {k: round(v, 4) for k, v in timings.items()}
         return outcome, union_alpha(plan.alphas.values(), image.shape[:2]), plan.record
 
-    def state(self):
-        """(JSON-able meta, dict of arrays) to resume after this chunk."""
-        track_meta, track_masks = self.tracker.state()
-        keys, arrays = self.stabilizer.state()
+    def state(self, planned):
+        """(JSON-able meta, dict of arrays) to resume after the chunk whose :meth:`plan` returned ``planned`` and
+        whose frames are all finished."""
+        track_meta, track_masks, alphas, prev_image = planned
+        keys, arrays = self.stabilizer.state(alphas)
         arrays = {f"stab_{k}": v for k, v in arrays.items()}
         for i, m in enumerate(track_masks):
             arrays[f"track_{i}"] = m
-        if self.prev_image is not None:
-            arrays["prev_image"] = self.prev_image
+        if prev_image is not None:
+            arrays["prev_image"] = prev_image
         return {"tracker": track_meta, "style_keys": keys}, arrays
 
     def load_state(self, meta, arrays):

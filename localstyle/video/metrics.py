@@ -3,10 +3,13 @@
 * warping error: mean absolute difference (0-255, over RGB) between output frame t and output frame t - 1
   moved by the ground-truth motion, over pixels of each person visible in both frames;
 * mask IoU jitter: mean change, from one frame to the next, of the IoU between the alpha used (> 0.5)
-  and the true union of the people's masks; plus that IoU's mean (steadiness must not cost accuracy).
+  and the true union of the people's masks; plus that IoU's mean (steadiness must not cost accuracy);
+* texture: mean |Laplacian| of the grey output inside the true masks over the second half of the clip (the
+  style's high-frequency strokes; a stabilizer that blurs them away lowers it).
 """
 import dataclasses
 
+import cv2
 import numpy as np
 
 
@@ -26,6 +29,14 @@ class StabilityReport:
     warp_error: float
     mask_iou_jitter: float
     mask_iou: float
+    texture: float
+
+
+def texture_energy(rgb, mask):
+    """Mean |Laplacian| (3 x 3) of the grey image ``rgb`` over ``mask`` (0 for an empty mask)."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lap = np.abs(cv2.Laplacian(gray, cv2.CV_32F))
+    return float(lap[mask].mean()) if mask.any() else 0.0
 
 
 class StabilityMeter:
@@ -34,13 +45,15 @@ class StabilityMeter:
     def __init__(self, clip):
         self.clip, self.t = clip, 0
         self.prev = None
-        self.err_sum, self.err_count, self.ious = 0.0, 0, []
+        self.err_sum, self.err_count, self.ious, self.textures = 0.0, 0, [], []
 
     def add(self, output, alpha):
         _, masks = self.clip.frame(self.t)
         truth = masks.any(0)
         used = np.asarray(alpha) > 0.5
         self.ious.append((used & truth).sum() / max((used | truth).sum(), 1))
+        if self.t >= self.clip.num_frames // 2:
+            self.textures.append(texture_energy(output, truth))
         out = output.astype(np.float32)
         if self.prev is not None:
             prev_out, prev_masks = self.prev
@@ -57,4 +70,5 @@ class StabilityMeter:
     def report(self):
         ious = np.asarray(self.ious)
         jitter = float(np.abs(np.diff(ious)).mean()) if len(ious) > 1 else 0.0
-        return StabilityReport(self.err_sum / max(self.err_count, 1), jitter, float(ious.mean()))
+        texture = float(np.mean(self.textures)) if self.textures else 0.0
+        return StabilityReport(self.err_sum / max(self.err_count, 1), jitter, float(ious.mean()), texture)

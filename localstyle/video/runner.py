@@ -3,9 +3,10 @@
 Frames are streamed in chunks of ``VIDEO.CHUNK_SIZE``; each finished chunk is stored with the
 temporal state after it (:mod:`localstyle.video.chunks`), so memory does not grow with the clip and a
 rerun resumes after the last finished chunk (or starts over when the settings or the input changed).
-``<stem>.mp4``, ``<stem>_mask.mp4``, ``<stem>_compare.mp4`` are written as frames come (under temporary
-names until complete), then ``<stem>_strip.jpg``, and ``manifest.json`` gets the clip's entry with
-per-frame timings and instance counts.
+Each chunk's frames are encoded once, as segments of ``<stem>.mp4``, ``<stem>_mask.mp4`` and
+``<stem>_compare.mp4``, joined without re-encoding when the clip ends; then ``<stem>_strip.jpg``, and
+``manifest.json`` gets the clip's entry (codec, encoder, output size) with per-frame timings and instance
+counts.
 """
 import concurrent.futures
 import itertools
@@ -23,11 +24,12 @@ from localstyle.stylize.outputs import Manifest, settings_of
 from localstyle.stylize.styles import StyleBook
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import ensure_writable_dir
+from localstyle.utils.image_io import write_image
 from localstyle.video.chunks import ChunkStore
 from localstyle.video.frames import ChunkStylizer
-from localstyle.video.outputs import ClipOutputs, key_frame_indices, output_paths
+from localstyle.video.outputs import key_frame_indices, key_frame_strip, output_paths
 from localstyle.video.reader import open_video
-from localstyle.video.writer import choose_codec
+from localstyle.video.writer import choose_codec, encoded_size
 
 logger = logging.getLogger(__name__)
 
@@ -68,43 +70,41 @@ def manifest_entry(info, paths, fingerprint, records, summary):
             "fingerprint": fingerprint, "per_frame": records}
 
 
-def replay_chunks(store, done, stylizer, frames, outputs):
-    """Write the frames of finished chunks into ``outputs`` again and restore the state after them."""
-    if not done:
-        return []
-    print(f"stylize: resuming at frame {done[-1]['end']} ({len(done)} finished chunks kept)")
-    for k, chunk in enumerate(done):
-        originals = itertools.islice(frames, chunk["end"] - chunk["start"])
-        for (index, _, rgb), out, mask in zip(originals, store.frames(k, "out"), store.frames(k, "mask")):
-            outputs.add(index, rgb, out, mask)
-    stylizer.load_state(done[-1]["state"], store.load_arrays(len(done) - 1))
+def resume_point(done):
+    """Records of the finished chunks ``done`` (kept as they are: their segments are joined unchanged)."""
+    if done:
+        print(f"stylize: resuming at frame {done[-1]['end']} ({len(done)} finished chunks kept)")
     return [r for c in done for r in c["frames"]]
 
 
-def process_chunk(stylizer, chunk, fingerprint, on_frame):
-    """Stylize one chunk; returns its records and ``(chunk, results, record, arrays)`` for :func:`write_chunk`
-    (the temporal state after the chunk, copied: the next chunk changes the stylizer's arrays in place)."""
-    results = stylizer.process(chunk)
+def finish_chunk(stylizer, chunk, planned, fingerprint, on_frame):
+    """Finish one planned chunk (``planned``: its plans, the planning state after it, the future of its
+    stylization); returns its records and ``(chunk, results, record, arrays)`` for :func:`write_chunk` (the
+    temporal state after the chunk, copied: later chunks change the stylizer's arrays in place)."""
+    plans, after, stylized = planned
+    results = stylizer.finish(plans, stylized.result())
     records = []
     for (index, _, rgb, _), (outcome, used, record) in zip(chunk, results):
         if on_frame is not None:
             on_frame(index, rgb, outcome, used, record)
         records.append(record)
-    meta, arrays = stylizer.state()
+    meta, arrays = stylizer.state(after)
     record = {"fingerprint": fingerprint, "start": chunk[0][0], "end": chunk[-1][0] + 1, "frames": records,
               "state": meta}
     return records, (chunk, results, record, {name: np.array(a, copy=True) for name, a in arrays.items()})
 
 
-def write_chunk(store, outputs, k, chunk, results, record, arrays):
-    """Encode stylized chunk ``k`` into its chunk videos and the clip's outputs, then store it (state, record)."""
-    writers = store.writers(k)
+def write_chunk(store, key_frames, k, chunk, results, record, arrays):
+    """Encode stylized chunk ``k`` into its segments, then store it (key frames, state, record)."""
+    writers, keys = store.writers(k), []
     for (index, _, rgb, _), (outcome, used, _) in zip(chunk, results):
-        mask = np.repeat(np.round(used * 255).astype(np.uint8)[..., None], 3, axis=2)
+        compare = np.concatenate([rgb, outcome], axis=1)
         writers["out"].write(outcome)
-        writers["mask"].write(mask)
-        outputs.add(index, rgb, outcome, mask)
-    store.finish(k, writers, record, arrays)
+        writers["mask"].write(np.repeat(np.round(used * 255).astype(np.uint8)[..., None], 3, axis=2))
+        writers["compare"].write(compare)
+        if index in key_frames:
+            keys.append((index, compare))
+    store.finish(k, writers, keys, record, arrays)
 
 
 class VideoRunner:
@@ -121,8 +121,7 @@ class VideoRunner:
         self.class_ids = resolve_classes(list(cfg.MASKS.CLASSES), self.masks.thing_classes)
         self.method = build_style_method(cfg)
         self.codec = choose_codec(cfg.VIDEO.CODEC)
-        logger.info("video codec: %s%s", self.codec, "" if self.codec == "avc1" or cfg.VIDEO.CODEC else
-                    " (H.264 'avc1' cannot be encoded by this OpenCV build)")
+        logger.info("video codec: %s (%s)", self.codec.fourcc, self.codec.encoder)
 
     def _stylizer(self):
         return ChunkStylizer(self.cfg, self.masks, self.method, self.styles, self.class_ids,
@@ -140,7 +139,8 @@ class VideoRunner:
         reader = source if hasattr(source, "info") else open_video(source, cfg.VIDEO.FPS)
         info = reader.info
         total = min(filter(None, [info.num_frames, cfg.VIDEO.MAX_FRAMES]), default=None)
-        fingerprint = {"settings": video_settings(cfg), "input": input_identity(info)}
+        fingerprint = {"settings": video_settings(cfg), "input": input_identity(info),
+                       "codec": [self.codec.fourcc, self.codec.encoder]}
         paths = output_paths(self.output_dir, info.stem)
         entry = Manifest(self.output_dir).videos.get(info.stem, {})
         if not self.overwrite and entry.get("fingerprint") == fingerprint and all(map(os.path.isfile, paths.values())):
@@ -153,17 +153,20 @@ class VideoRunner:
             store.clear()
         stylizer = self._stylizer()
         start = done[-1]["end"] if done else 0
-        frames = reader.frames(0)
+        if done:
+            stylizer.load_state(done[-1]["state"], store.load_arrays(len(done) - 1))
+        frames = reader.frames(start)
         if cfg.VIDEO.MAX_FRAMES:
-            frames = itertools.islice(frames, cfg.VIDEO.MAX_FRAMES)
-        outputs = ClipOutputs(paths, self.codec, info.fps, size,
-                              key_frame_indices(total, cfg.VIDEO.KEY_FRAMES, cfg.VIDEO.CHUNK_SIZE))
-        # a finished chunk is encoded in the background while the next one is stylized (OpenCV encodes outside
-        # Python's lock); one thread keeps the frames in order and each chunk's completion mark after its videos
+            frames = itertools.islice(frames, max(0, cfg.VIDEO.MAX_FRAMES - start))
+        key_frames = key_frame_indices(total, cfg.VIDEO.KEY_FRAMES, cfg.VIDEO.CHUNK_SIZE)
+        # three stages overlap: chunk k is stylized (onnxruntime, outside Python's lock) while chunk k + 1 is read
+        # and planned and chunk k - 1 finished; a finished chunk is encoded in the background (one thread keeps
+        # each chunk's completion mark after its segments)
+        stylizing = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="stylize")
         encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="encode")
         try:
-            records = replay_chunks(store, done, stylizer, frames, outputs)
-            t_run, k, encoding = time.perf_counter(), len(done), None
+            records = resume_point(done)
+            t_run, k, encoding, pending = time.perf_counter(), len(done), None, None
             with tqdm(total=total, initial=start, unit="frame", desc=info.stem, dynamic_ncols=True) as bar:
                 while True:
                     try:
@@ -172,35 +175,46 @@ class VideoRunner:
                         if not info.source.isdigit():
                             raise
                         chunk = []  # Ctrl-C ends a camera clip: keep what was filmed
-                    if not chunk:
+                    planned = None
+                    if chunk:
+                        plans, after = stylizer.plan(chunk)
+                        planned = (chunk, (plans, after, stylizing.submit(stylizer.stylize, plans)))
+                    if pending is not None:
+                        chunk_records, finished = finish_chunk(stylizer, *pending, fingerprint, on_frame)
+                        if encoding is not None:
+                            encoding.result()  # at most one chunk waits to be encoded
+                        encoding = encoder.submit(write_chunk, store, key_frames, k, *finished)
+                        records += chunk_records
+                        bar.update(len(pending[0]))
+                        k += 1
+                    if planned is None:
                         break
-                    chunk_records, stylized = process_chunk(stylizer, chunk, fingerprint, on_frame)
-                    if encoding is not None:
-                        encoding.result()  # at most one chunk waits to be encoded
-                    encoding = encoder.submit(write_chunk, store, outputs, k, *stylized)
-                    records += chunk_records
-                    bar.update(len(chunk))
-                    k += 1
+                    pending = planned
             encoder.shutdown()  # every chunk encoded and stored
             if encoding is not None:
                 encoding.result()
             if not records:
                 raise LocalstyleError(f"{info.source}: no frames to stylize")
-            outputs.close()
         except BaseException:
             encoder.shutdown()
-            outputs.abort()
             raise
         finally:
+            stylizing.shutdown()
             reader.close()
+        store.join(k, paths)
+        keys = store.key_frames()
+        if keys:
+            write_image(paths["strip"], key_frame_strip(keys))
         fps_done = (len(records) - start) / max(time.perf_counter() - t_run, 1e-9)
         store.clear()
         summary = {"frames": len(records), "processed": len(records) - start, "resumed_at": start,
                    "frames_per_s": round(fps_done, 3), "seconds": round(time.perf_counter() - t_start, 2),
-                   "codec": self.codec}
+                   "codec": self.codec.fourcc, "encoder": self.codec.encoder,
+                   "output_size": list(encoded_size(size))}
         manifest = Manifest(self.output_dir)
         manifest.videos[info.stem] = manifest_entry(info, paths, fingerprint, records, summary)
         manifest.save(settings_of(cfg))
         print(f"stylize: {info.stem}: {len(records)} frames ({summary['processed']} processed at {fps_done:.2f} "
-              f"frames/s), codec {self.codec}; outputs in {self.output_dir}")
+              f"frames/s), codec {self.codec.fourcc} ({self.codec.encoder}) at {summary['output_size'][0]}x"
+              f"{summary['output_size'][1]}; outputs in {self.output_dir}")
         return summary

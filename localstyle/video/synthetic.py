@@ -6,6 +6,7 @@ frame ``t`` was at ``x - (velocity_i - pan)`` in frame ``t - 1``. People are rig
 figures of :mod:`localstyle.data.synthetic`) with their own texture; later people occlude earlier ones and
 the masks are the visible parts. :func:`write_synthetic_clip` saves a clip as an mp4, a folder of PNG frames
 and a COCO annotation file (``image_id`` = frame index) for ``MASKS.SOURCE annotations``.
+:class:`PhotoPanClip` is the same for a camera panning across a real photo with its annotated people.
 """
 import colorsys
 import dataclasses
@@ -17,6 +18,7 @@ from pycocotools import mask as mask_utils
 from tqdm import tqdm
 
 from localstyle.data.synthetic import CATEGORIES, person_polygons
+from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_write_json
 from localstyle.utils.image_io import write_image
 
@@ -102,6 +104,34 @@ class SyntheticClip:
             yield self.frame(t)
 
 
+class PhotoPanClip:
+    """A camera panning across a real photo with its true person masks: ``num_frames`` windows of
+    ``width`` x ``height`` sliding from the photo's left edge to its right (vertically centred).
+
+    ``image``: RGB uint8 photo; ``masks``: its people's masks (N x H x W bool). Same interface as
+    :class:`SyntheticClip` (``frame(t)``, ``frames()``), so :func:`write_synthetic_clip` saves it.
+    """
+
+    def __init__(self, image, masks, width, height, num_frames=48, fps=24.0):
+        h, w = image.shape[:2]
+        if width > w or height > h:
+            raise LocalstyleError(f"the clip ({width}x{height}) must fit in the photo ({w}x{h})")
+        self.image, self.masks = image, np.asarray(masks, bool)
+        self.width, self.height, self.num_frames, self.fps = width, height, num_frames, fps
+
+    def frame(self, t):
+        """Frame ``t``: the window of the photo and the people's masks in it."""
+        x = round(t * (self.image.shape[1] - self.width) / max(self.num_frames - 1, 1))
+        y = (self.image.shape[0] - self.height) // 2
+        window = (slice(y, y + self.height), slice(x, x + self.width))
+        return self.image[window].copy(), self.masks[(slice(None), *window)]
+
+    def frames(self):
+        """Yield ``(image, masks)`` for every frame."""
+        for t in range(self.num_frames):
+            yield self.frame(t)
+
+
 def tiny_clip(seed=0):
     """A 96 x 64, 12-frame, 2-person clip for tests."""
     return SyntheticClip(width=96, height=64, num_frames=12, fps=12.0, num_people=2, pan=1, seed=seed)
@@ -113,12 +143,12 @@ def write_synthetic_clip(clip, out_dir, name="clip"):
     The COCO file has one image per frame (``image_id`` = frame index, so frames read from the mp4 match
     by number) and one ``person`` annotation (compressed RLE) per visible person. Returns the three paths.
     """
-    from localstyle.video.writer import AtomicVideoWriter
+    from localstyle.video.writer import AtomicVideoWriter, Codec
 
     os.makedirs(out_dir, exist_ok=True)
     video = os.path.join(out_dir, f"{name}.mp4")
     frames_dir = os.path.join(out_dir, f"{name}_frames")
-    writer = AtomicVideoWriter(video, clip.fps, (clip.width, clip.height), "mp4v")
+    writer = AtomicVideoWriter(video, clip.fps, (clip.width, clip.height), Codec("mp4v", "opencv"))
     images, annotations = [], []
     for t, (image, masks) in enumerate(tqdm(clip.frames(), total=clip.num_frames, desc="synthetic clip")):
         file_name = f"frame_{t:06d}.png"
