@@ -11,6 +11,8 @@ without people. Also the model's CPU time per 640 px photo (predictor only, afte
 Ends with ``result: person_iou value=X target>=0.55`` and ``result: empty_photo_masked value=X target<=0.05``.
 """
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -22,6 +24,7 @@ from localstyle.utils.errors import cli_errors
 HELDOUT = os.path.join("datasets", "person_model", "person_heldout.json")
 IMAGE_ROOT = os.path.join("tests", "data", "coco_dev")
 DEFAULT_CONFIG = os.path.join("configs", "stylize", "person_default.yaml")
+STYLIZE_NET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "stylize_net.py")
 
 
 def person_union(coco, image_id, shape):
@@ -65,7 +68,6 @@ def seconds_per_photo(cfg, path, rounds=3):
 
 @cli_errors
 def main(argv=None):
-    import stylize_net
     from pycocotools.coco import COCO
 
     from localstyle.config.model_config import stylize_config
@@ -83,7 +85,8 @@ def main(argv=None):
         if not os.path.exists(link):
             os.symlink(os.path.abspath(os.path.join(IMAGE_ROOT, info["file_name"])), link)
     masks = os.path.join(args.output, "stylized")
-    stylize_net.main(["--config-file", args.config_file, "--input", photos, "--output", masks, *args.opts])
+    subprocess.run([sys.executable, STYLIZE_NET, "--config-file", args.config_file, "--input", photos, "--output",
+                    masks, *args.opts], check=True)
     iou, mean_iou, empty, n = mask_scores(coco, masks)
     cfg = stylize_config(args.config_file, args.opts)
     first = coco.loadImgs(coco.getImgIds()[0])[0]
