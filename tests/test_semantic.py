@@ -222,7 +222,10 @@ def _sharp_semantic_checkpoint(path):
     torch.save({"model": predictor.model.state_dict()}, path)
 
 
-def test_semantic_source_styles_only_where_the_probability_map_says_person(tmp_path, one_torch_thread):
+@pytest.mark.parametrize("soft", [False, True])
+def test_semantic_source_styles_only_where_the_probability_map_says_person(soft, tmp_path, one_torch_thread):
+    """By default the alpha is the hard mask p(person) > 0.5 (no feathering here); MASKS.SEMANTIC_SOFT makes the
+    probability itself the alpha."""
     import stylize_net
     from localstyle.engine.predictor import DefaultPredictor
     from localstyle.utils.image_io import read_image
@@ -236,13 +239,17 @@ def test_semantic_source_styles_only_where_the_probability_map_says_person(tmp_p
     assert stylize_net.main(["--config-file", TINY, "--input", str(inputs), "--output", str(out),
                              "MODEL.WEIGHTS", str(weights), "MASKS.SOURCE", "semantic", "MASKS.FEATHER", "0",
                              "STYLE.METHOD", "gatys", "STYLE.IMAGE", STYLE, "STYLE.SIZE", "64",
-                             "STYLE.GATYS.STEPS", "2", "STYLIZE.NUM_WORKERS", "0"]) == 0
+                             "STYLE.GATYS.STEPS", "2", "STYLIZE.NUM_WORKERS", "0",
+                             "MASKS.SEMANTIC_SOFT", str(soft)]) == 0
     stem = os.path.splitext(os.path.basename(PHOTO))[0]
     photo, composite = read_image(PHOTO), read_image(out / f"{stem}.png")
     mask = np.asarray(read_image(out / f"{stem}_mask.png"))[..., 0].astype(int)
     prob = DefaultPredictor(load_config(TINY, ["MODEL.DEVICE", "cpu", "MODEL.WEIGHTS", str(weights)]))(PHOTO)
-    assert np.abs(mask - np.round(prob["sem_seg"][1].numpy() * 255)).max() <= 1  # alpha = person probability
-    assert 0.1 < (mask == 0).mean() < 0.9 and (mask == 255).any() and ((mask > 0) & (mask < 255)).any()
+    person = prob["sem_seg"][1].numpy()
+    expected = np.round(person * 255) if soft else np.where(person > 0.5, 255, 0)
+    assert np.abs(mask - expected).max() <= 1
+    assert 0.1 < (mask == 0).mean() < 0.9 and (mask == 255).any()
+    assert ((mask > 0) & (mask < 255)).any() == soft
     assert np.array_equal(composite[mask == 0], photo[mask == 0])
     assert not np.array_equal(composite[mask == 255], photo[mask == 255])
     entry = json.loads((out / "manifest.json").read_text())["images"][stem]

@@ -206,6 +206,7 @@ def test_unreadable_video_is_one_error_line(tmp_path, capsys, spec, problem):
     path = spec if spec.isdigit() else str(tmp_path / spec)
     with pytest.raises(SystemExit) as e:
         stylize_net.main(["--config-file", CONFIG, "--input", path, "--output", str(tmp_path / "o"),
+                          "--model-config", os.path.join(ROOT, "configs", "tiny", "mask_rcnn_R_50_FPN_unittest.yaml"),
                           "MODEL.DEVICE", "cpu", "DATASETS.REGISTER_COCO", "[]", "MASKS.SOURCE", "predictor"])
     err = capsys.readouterr().err.strip()
     assert e.value.code == 2 and len(err.splitlines()) == 1
