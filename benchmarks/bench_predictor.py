@@ -234,8 +234,7 @@ def bf16_ap_change():
     return out
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--sizes", default="480x640,800x1333", help="comma-separated HxW")
     parser.add_argument("--depths", default="50,101", help="comma-separated ResNet depths (50, 101)")
@@ -243,7 +242,12 @@ def main(argv=None):
     parser.add_argument("--rounds-large", type=int, default=2, help="rounds at sizes of 800x1333 pixels or more")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-ap", action="store_true", help="skip the bf16 AP measurement")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     default_runtime = get_cfg().MODEL.RUNTIME
     gemm, peak = peak_gflops(args.threads)

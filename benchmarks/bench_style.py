@@ -84,7 +84,7 @@ def person_mask(json_file, file_name):
     return coco.annToMask(ann).astype(bool)
 
 
-def main():
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--size", type=int, default=512, help="longest image side in pixels")
     p.add_argument("--steps", type=int, default=300, help="baseline objective evaluations (tutorial: 300)")
@@ -94,7 +94,11 @@ def main():
                    help="torch threads (default 1: on small shared machines OpenMP barriers slow small convs)")
     p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="our coarse-to-fine scales")
     p.add_argument("--line-search", action="store_true", help="our L-BFGS with strong-Wolfe line search")
-    args = p.parse_args()
+    return p
+
+
+def main():
+    args = build_parser().parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = get_cfg()

@@ -14,14 +14,18 @@ from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--task", choices=("train", "eval", "data"), required=True)
     parser.add_argument("--iters", type=int, default=100, help="timed iterations (default 100)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed iterations first (default 5)")
-    args = add_config_opts(parser).parse_args(argv)
+    return add_config_opts(parser)
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     from localstyle.engine import benchmark
     from localstyle.engine.defaults import build_config
     from localstyle.utils.logger import setup_logger
