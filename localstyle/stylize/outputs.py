@@ -95,8 +95,10 @@ class Manifest:
 
 
 def composite(image, plan, stylized, preserve):
-    """``(outcome, stylized_view, used_alpha)``: the plan's stylized regions blended into ``image``."""
-    outcome, stylized_view = image.copy(), image.copy()
+    """``(outcome, stylized_view, used_alpha)``: the plan's stylized regions blended into ``image``; the view shows
+    each stylized crop, unmasked, on a faded copy of the photo (the strip's "stylized crop" panel)."""
+    outcome = image.copy()
+    stylized_view = cv2.addWeighted(image, 0.35, np.full_like(image, 255), 0.65, 0)
     for region, out in zip(plan.regions, stylized):
         x0, y0, x1, y1 = region.box
         styl = resize_image(out, y1 - y0, x1 - x0, interpolation=cv2.INTER_LINEAR)
