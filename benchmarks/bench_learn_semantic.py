@@ -9,7 +9,6 @@ Generates the set first if missing (as datasets/make_synthetic.py does, under $L
 ./datasets). The baseline is the same model before training (random init), evaluated in the same run.
 Ends with ``result: semantic_person_iou value=<person IoU on a 0-1 scale> target>=0.8``.
 """
-import os
 import time
 
 from bench_learn_synthetic import learn_parser, synthetic_run

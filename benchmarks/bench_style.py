@@ -24,17 +24,7 @@ import os
 import threading
 import time
 
-import numpy as np
-import torch
-
-from localstyle.compose import build_alpha, crop_boxes
-from localstyle.config import get_cfg
-from localstyle.style.gatys import GatysOptimizer, resize
-from localstyle.style.losses import StyleObjective
-from localstyle.style.tensors import to_tensor
-from localstyle.style.vgg import build_vgg, receptive_field
 from localstyle.utils.cli import argument_parser
-from localstyle.utils.image_io import read_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTENT_LAYERS = ["conv2_2"]  # tutorial conv_4
@@ -99,6 +89,17 @@ def build_parser():
 
 def main():
     args = build_parser().parse_args()
+    import numpy as np
+    import torch
+
+    from localstyle.compose import build_alpha, crop_boxes
+    from localstyle.config import get_cfg
+    from localstyle.style.gatys import GatysOptimizer, resize
+    from localstyle.style.losses import StyleObjective
+    from localstyle.style.tensors import to_tensor
+    from localstyle.style.vgg import build_vgg, receptive_field
+    from localstyle.utils.image_io import read_image
+
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = get_cfg()
