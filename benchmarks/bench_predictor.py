@@ -264,11 +264,11 @@ def build_parser():
 
 @cli_errors
 def main(argv=None):
+    args = build_parser().parse_args(argv)
     import torch
 
     from localstyle.config import get_cfg
 
-    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     default_runtime = get_cfg().MODEL.RUNTIME
     gemm, peak = peak_gflops(args.threads)
