@@ -8,7 +8,8 @@ model) on a few shipped photos and lay the originals and results out as a grid o
 
 Writes --output (default docs/images/readme_before_after.jpg), --width pixels wide (each row exactly that wide,
 every photo keeping its aspect ratio). Trailing KEY VALUE pairs override the stylize config. The default photos are
-public domain or CC BY 2.0 (see assets/PROVENANCE.md: credit the photographers where the picture is published).
+CC BY 2.0 or without known copyright restrictions (see assets/PROVENANCE.md: credit the photographers where the
+picture is published).
 """
 import os
 import subprocess
@@ -20,7 +21,7 @@ from localstyle.utils.errors import LocalstyleError, cli_errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PHOTOS = ["assets/photos/coco_train2017_000000360452.jpg", "assets/photos/coco_train2017_000000352257.jpg",
-                  "assets/photos/matplotlib_grace_hopper.jpg", "assets/photos/skimage_astronaut.png"]
+                  "assets/photos/coco_train2017_000000060623.jpg", "assets/photos/coco_train2017_000000204805.jpg"]
 
 
 def build_parser():
