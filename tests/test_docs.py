@@ -26,7 +26,8 @@ PYTHONS = ("python", "python3", ".venv/bin/python")
 REPO_DIRS = ("assets", "benchmarks", "configs", "datasets", "docs", "exported", "localstyle", "output", "reports",
              "tests", "tools")
 SCRIPTS = ["train_net.py", "stylize_net.py", "train_style_net.py"] + sorted(
-    os.path.relpath(p, REPO) for d in ("tools", "benchmarks", "datasets") for p in glob.glob(os.path.join(REPO, d, "*.py")))
+    os.path.relpath(p, REPO) for d in ("tools", "benchmarks", "datasets")
+    for p in glob.glob(os.path.join(REPO, d, "*.py")))
 
 
 def _blocks(text):
