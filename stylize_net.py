@@ -2,11 +2,11 @@
 """Style the people (or any COCO class) in a batch of photos, from a config file.
 
   python stylize_net.py --input assets/photos --output out/people   # the shipped person model, The Starry Night
-  python stylize_net.py --config-file configs/stylize/gatys_starry_night_annotations.yaml \
+  python stylize_net.py --config-file configs/stylize/gatys_starry_night_annotations.yaml \\
       --input assets/photos --output out/starry
-  python stylize_net.py --config-file configs/stylize/gatys_person_predictor.yaml \
+  python stylize_net.py --config-file configs/stylize/gatys_person_predictor.yaml \\
       --input "photos/*.jpg" --output out/pred MODEL.WEIGHTS model_final.pth STYLE.SIZE 384
-  python stylize_net.py --config-file configs/stylize/arbitrary_starry_night.yaml --input photos/ \
+  python stylize_net.py --config-file configs/stylize/arbitrary_starry_night.yaml --input photos/ \\
       --output out/mine MASKS.SOURCE predictor MODEL.WEIGHTS output/run/model_final.pth
   python stylize_net.py ... --overwrite        # redo images whose outputs already exist
 

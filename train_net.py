@@ -8,10 +8,7 @@
   python train_net.py --config-file CFG --resume          # continue from OUTPUT_DIR/last_checkpoint
 """
 
-from localstyle.engine.checkpointer import Checkpointer
-from localstyle.engine.defaults import build_config, default_argument_parser, setup
-from localstyle.engine.launch import launch
-from localstyle.engine.trainer import Trainer
+from localstyle.utils.cli import default_argument_parser
 from localstyle.utils.errors import cli_errors
 from localstyle.utils.file_io import ensure_writable_dir
 
@@ -19,6 +16,10 @@ from localstyle.utils.file_io import ensure_writable_dir
 def main(args):
     """One process's work: evaluation only, or training (then final evaluation when DATASETS.TEST is set), then
     with TEST.AUG.ENABLED the evaluation with test-time augmentation."""
+    from localstyle.engine.checkpointer import Checkpointer
+    from localstyle.engine.defaults import setup
+    from localstyle.engine.trainer import Trainer
+
     cfg = setup(args)
     if args.eval_only:
         from localstyle.data import register_datasets_from_cfg
@@ -45,9 +46,17 @@ def main(args):
     return results
 
 
+def build_parser():
+    """detectron2's training flags plus trailing ``KEY VALUE`` overrides."""
+    return default_argument_parser()
+
+
 @cli_errors
 def cli(argv=None):
-    args = default_argument_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
+    from localstyle.engine.defaults import build_config
+    from localstyle.engine.launch import launch
+
     cfg = build_config(args)  # report config errors once, before any process is started
     ensure_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
     launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,

@@ -231,7 +231,7 @@ def pipeline_images_per_s(photos, weights, repeats):
     return {k: len(paths) / min(v) for k, v in seconds.items()}, seconds
 
 
-def main():
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--num-images", type=int, default=20)
     p.add_argument("--size", type=int, default=512, help="longest side of the benchmark photos")
@@ -239,7 +239,11 @@ def main():
     p.add_argument("--gatys-steps", type=int, default=3, help="L-BFGS steps of the Gatys sample (0: skip)")
     p.add_argument("--pipeline-images", type=int, default=8,
                    help="photos for the predictor-driven pipeline vs the naive loop (0: skip)")
-    args = p.parse_args()
+    return p
+
+
+def main():
+    args = build_parser().parse_args()
 
     work = tempfile.mkdtemp(prefix="bench_batch_stylize_")
     try:

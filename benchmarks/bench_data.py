@@ -137,7 +137,7 @@ def person_filter_peak(old_dir, scale):
     return res["max_rss_mb"]
 
 
-def main():
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--images", type=int, default=3000, help="images to load after the first batch")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
@@ -145,7 +145,11 @@ def main():
     p.add_argument("--skip-filter", action="store_true", help="do not measure the person-subset tool")
     p.add_argument("--filter-scale", type=float, default=1.12,
                    help="size of the person filter's file in train2017 images (1.12: ~448 MB, train2017's size)")
-    args = p.parse_args()
+    return p
+
+
+def main():
+    args = build_parser().parse_args()
     gib = 2**30
     with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
         json_file = os.path.join(tmp, "person_scale.json")

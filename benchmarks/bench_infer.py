@@ -14,20 +14,15 @@ import os
 import statistics
 import time
 
-import torch
-
-from localstyle.config import load_config
 from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
-from localstyle.utils.image_io import read_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_IMAGES = os.path.join(REPO, "tests", "data", "coco_dev", "coco_tiny_train2017", "train2017")
 DEFAULT_WEIGHTS = os.path.join(REPO, "output", "bench_learn_synthetic", "model_final.pth")
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default=os.path.join(REPO, "configs/tiny/mask_rcnn_R_50_FPN_synthetic.yaml"))
     parser.add_argument("--weights", default=None, help="default: bench_learn_synthetic's model if present")
@@ -36,7 +31,17 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is robust on shared CPUs)")
     add_config_opts(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from localstyle.config import load_config
+    from localstyle.utils.image_io import read_image
+
     torch.set_num_threads(args.threads)
     weights = args.weights if args.weights is not None else (DEFAULT_WEIGHTS if os.path.isfile(DEFAULT_WEIGHTS) else "")
     # the wrapper's overhead over its own model: the eager runtime (bench_predictor.py compares the runtimes)

@@ -9,18 +9,22 @@ Generates the set first if missing (as datasets/make_synthetic.py does, under $L
 ./datasets). The baseline is the same model before training (random init), evaluated in the same run.
 Ends with ``result: semantic_person_iou value=<person IoU on a 0-1 scale> target>=0.8``.
 """
-import os
 import time
 
-from bench_learn_synthetic import synthetic_run
+from bench_learn_synthetic import learn_parser, synthetic_run
 from localstyle.utils.errors import cli_errors
+
+
+def build_parser():
+    return learn_parser(__doc__, "deeplabv3_R_50_synthetic.yaml", "bench_learn_semantic", 0.8)
 
 
 @cli_errors
 def main(argv=None):
+    args = build_parser().parse_args(argv)
     from localstyle.engine.trainer import Trainer
 
-    args, cfg, trainer = synthetic_run(argv, __doc__, "deeplabv3_R_50_synthetic.yaml", "bench_learn_semantic", 0.8)
+    cfg, trainer = synthetic_run(args)
     dataset = cfg.DATASETS.TEST[0]
     before = Trainer.test(cfg, trainer.model, iteration=-1)[dataset]["sem_seg"]
     start = time.perf_counter()

@@ -11,9 +11,6 @@ Ends with ``result: synthetic_mask_ap50 value=<AP50 on a 0-1 scale> target>=0.5`
 import os
 import time
 
-import torch
-
-from localstyle.config import load_config
 from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
@@ -31,21 +28,31 @@ def ensure_synthetic():
         make_synthetic(root)
 
 
-def synthetic_run(argv, doc, config, name, target):
-    """``(args, cfg, trainer)`` of a learning benchmark: its command line (--config-file, --output, --threads,
-    --target, KEY VALUE), the synthetic set generated if missing, the config with OUTPUT_DIR --output (default
-    ``output/<name>``) set up like train_net.py, and a Trainer starting from MODEL.WEIGHTS."""
-    from localstyle.engine.defaults import default_setup
-    from localstyle.engine.trainer import Trainer
-
+def learn_parser(doc, config, name, target):
+    """The command line of a learning benchmark: --config-file, --output (default ``output/<name>``), --threads,
+    --target, KEY VALUE."""
     parser = argument_parser(doc)
     parser.add_argument("--config-file", default=os.path.join(REPO, "configs", "tiny", config))
     parser.add_argument("--output", default=os.path.join(REPO, "output", name))
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 is robust on shared CPUs; 2 is faster on an idle 2-core machine)")
     parser.add_argument("--target", type=float, default=target)
-    add_config_opts(parser)
-    args = parser.parse_args(argv)
+    return add_config_opts(parser)
+
+
+def build_parser():
+    return learn_parser(__doc__, "mask_rcnn_R_50_FPN_synthetic.yaml", "bench_learn_synthetic", 0.5)
+
+
+def synthetic_run(args):
+    """``(cfg, trainer)`` of a learning benchmark's parsed ``args``: the synthetic set generated if missing, the
+    config with OUTPUT_DIR --output set up like train_net.py, and a Trainer starting from MODEL.WEIGHTS."""
+    import torch
+
+    from localstyle.config import load_config
+    from localstyle.engine.defaults import default_setup
+    from localstyle.engine.trainer import Trainer
+
     torch.set_num_threads(args.threads)
     ensure_synthetic()
     cfg = load_config(args.config_file, [*args.opts, "OUTPUT_DIR", args.output])
@@ -53,15 +60,15 @@ def synthetic_run(argv, doc, config, name, target):
     default_setup(cfg)
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=False)
-    return args, cfg, trainer
+    return cfg, trainer
 
 
 @cli_errors
 def main(argv=None):
+    args = build_parser().parse_args(argv)
     from localstyle.engine.hooks import read_metrics
 
-    args, cfg, trainer = synthetic_run(argv, __doc__, "mask_rcnn_R_50_FPN_synthetic.yaml", "bench_learn_synthetic",
-                                       0.5)
+    cfg, trainer = synthetic_run(args)
     dataset = cfg.DATASETS.TEST[0]
     start = time.perf_counter()
     results = trainer.train()[dataset]

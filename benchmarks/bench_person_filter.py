@@ -104,11 +104,15 @@ def run_child(mode, root, out, repo=REPO):
     return out
 
 
-def main():
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--scale", type=float, default=1.0, help="fraction of COCO train2017's size (1.0 = full)")
     p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args()
+    return p
+
+
+def main():
+    args = build_parser().parse_args()
     num_images = max(10, int(FULL_IMAGES * args.scale))
     with tempfile.TemporaryDirectory(prefix="bench_person_filter_") as tmp:
         root = os.path.join(tmp, "coco")

@@ -66,17 +66,20 @@ def seconds_per_photo(cfg, path, rounds=3):
     return (time.perf_counter() - start) / rounds
 
 
+def build_parser():
+    p = argument_parser(__doc__)
+    p.add_argument("--output", default=os.path.join("output", "bench_person_model"), metavar="DIR")
+    p.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE")
+    return add_config_opts(p)
+
+
 @cli_errors
 def main(argv=None):
+    args = build_parser().parse_args(argv)
     from pycocotools.coco import COCO
 
     from localstyle.config.model_config import stylize_config
 
-    p = argument_parser(__doc__)
-    p.add_argument("--output", default=os.path.join("output", "bench_person_model"), metavar="DIR")
-    p.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE")
-    add_config_opts(p)
-    args = p.parse_args(argv)
     coco = COCO(HELDOUT)
     photos = os.path.join(args.output, "photos")
     os.makedirs(photos, exist_ok=True)

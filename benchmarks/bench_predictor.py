@@ -26,11 +26,6 @@ import statistics
 import tempfile
 import time
 
-import cv2
-import numpy as np
-import torch
-
-from localstyle.config import get_cfg, load_config
 from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import cli_errors
 
@@ -59,11 +54,20 @@ def timed(fn, rounds):
     return statistics.median(times), rss_mib("VmHWM:") - base
 
 
-@torch.no_grad()
-def calibrate(model, backbone_run, norm_types, cls_score, mask_predictor, run_detect, fg_rows, count_fn,
-              detections=NUM_DETECTIONS):
+def calibrate(*args, **kwargs):
     """Set norm statistics from the image, then the classifier and mask predictor (see the module docstring) so
-    that at least ``detections`` instances come out."""
+    that at least ``detections`` instances come out (without autograd)."""
+    import torch
+
+    with torch.no_grad():
+        return _calibrate(*args, **kwargs)
+
+
+def _calibrate(model, backbone_run, norm_types, cls_score, mask_predictor, run_detect, fg_rows, count_fn,
+               detections=NUM_DETECTIONS):
+    import numpy as np
+    import torch
+
     def set_stats(layer, args):
         x = args[0].float()
         layer.running_mean.copy_(x.mean(dim=(0, 2, 3)))
@@ -99,6 +103,10 @@ def calibrate(model, backbone_run, norm_types, cls_score, mask_predictor, run_de
 
 def build_ours(depth, h, w, image, detections=NUM_DETECTIONS):
     """Our calibrated model for ``image`` (BGR, h x w, not resized): ``(cfg, model, inputs)``."""
+    import torch
+
+    from localstyle.config import load_config
+
     from localstyle.modeling import build_model
     from localstyle.modeling.layers import FrozenBatchNorm2d
 
@@ -119,6 +127,8 @@ def build_ours(depth, h, w, image, detections=NUM_DETECTIONS):
 
 def build_torchvision(depth, h, w, image):
     """torchvision's Mask R-CNN with a ResNet-``depth`` FPN, calibrated like ours: ``(model, inputs)``."""
+    import torch
+
     from torchvision.models.detection import MaskRCNN
     from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
     from torchvision.ops.misc import FrozenBatchNorm2d
@@ -139,6 +149,8 @@ def build_torchvision(depth, h, w, image):
 def peak_gflops(threads):
     """(measured fp32 GEMM GFLOP/s on ``threads`` threads, nominal fp32 peak: threads x clock x 64 FLOP/cycle,
     i.e. two 512-bit FMA units; the clock is /proc/cpuinfo's, turbo can exceed it)."""
+    import torch
+
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     sec, _ = timed(lambda: torch.mm(a, b), 5)
     with open("/proc/cpuinfo") as f:
@@ -155,6 +167,9 @@ def count_gflop(model, inputs):
 
 def bench_one(depth, h, w, rounds, folder):
     """All contenders at one depth and size; returns {name: seconds} and prints a table."""
+    import cv2
+    import torch
+
     from localstyle.export.exporter import export_predictor
     from localstyle.export.fold import fold_frozen_batchnorm
     from localstyle.export.parity import compare_instances
@@ -211,6 +226,8 @@ BF16_AP_RUNS = [("eager", "fp32"), ("eager", "bf16"), ("openvino", "bf16")]
 def bf16_ap_change():
     """Segm/bbox AP of detectron2's thin R50-FPN fixture on a fresh synthetic validation set: ``{(runtime,
     precision): (bbox AP, segm AP)}`` for :data:`BF16_AP_RUNS`."""
+    from localstyle.config import get_cfg
+
     from localstyle.data import register_datasets_from_cfg
     from localstyle.data.build import build_detection_test_loader
     from localstyle.data.synthetic import make_synthetic
@@ -236,8 +253,7 @@ def bf16_ap_change():
     return out
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--sizes", default="480x640,800x1333", help="comma-separated HxW")
     parser.add_argument("--depths", default="50,101", help="comma-separated ResNet depths (50, 101)")
@@ -245,7 +261,16 @@ def main(argv=None):
     parser.add_argument("--rounds-large", type=int, default=2, help="rounds at sizes of 800x1333 pixels or more")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-ap", action="store_true", help="skip the bf16 AP measurement")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from localstyle.config import get_cfg
+
     torch.set_num_threads(args.threads)
     default_runtime = get_cfg().MODEL.RUNTIME
     gemm, peak = peak_gflops(args.threads)

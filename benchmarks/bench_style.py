@@ -24,17 +24,7 @@ import os
 import threading
 import time
 
-import numpy as np
-import torch
-
-from localstyle.compose import build_alpha, crop_boxes
-from localstyle.config import get_cfg
-from localstyle.style.gatys import GatysOptimizer, resize
-from localstyle.style.losses import StyleObjective
-from localstyle.style.tensors import to_tensor
-from localstyle.style.vgg import build_vgg, receptive_field
 from localstyle.utils.cli import argument_parser
-from localstyle.utils.image_io import read_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONTENT_LAYERS = ["conv2_2"]  # tutorial conv_4
@@ -84,7 +74,7 @@ def person_mask(json_file, file_name):
     return coco.annToMask(ann).astype(bool)
 
 
-def main():
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--size", type=int, default=512, help="longest image side in pixels")
     p.add_argument("--steps", type=int, default=300, help="baseline objective evaluations (tutorial: 300)")
@@ -94,7 +84,22 @@ def main():
                    help="torch threads (default 1: on small shared machines OpenMP barriers slow small convs)")
     p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="our coarse-to-fine scales")
     p.add_argument("--line-search", action="store_true", help="our L-BFGS with strong-Wolfe line search")
-    args = p.parse_args()
+    return p
+
+
+def main():
+    args = build_parser().parse_args()
+    import numpy as np
+    import torch
+
+    from localstyle.compose import build_alpha, crop_boxes
+    from localstyle.config import get_cfg
+    from localstyle.style.gatys import GatysOptimizer, resize
+    from localstyle.style.losses import StyleObjective
+    from localstyle.style.tensors import to_tensor
+    from localstyle.style.vgg import build_vgg, receptive_field
+    from localstyle.utils.image_io import read_image
+
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = get_cfg()

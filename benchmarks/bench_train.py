@@ -16,11 +16,6 @@ import statistics
 import tempfile
 import time
 
-import torch
-
-from localstyle.config import load_config
-from localstyle.engine.defaults import seed_all_rng
-from localstyle.engine.trainer import iteration_seed
 from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
@@ -45,6 +40,8 @@ class _Timed:
 
 
 def bare_loop(cfg, batches):
+    from localstyle.engine.defaults import seed_all_rng
+    from localstyle.engine.trainer import iteration_seed
     from localstyle.modeling import build_model
     from localstyle.solver import build_lr_scheduler, build_optimizer
 
@@ -65,6 +62,7 @@ def bare_loop(cfg, batches):
 
 
 def trainer_loop(cfg, batches):
+    from localstyle.engine.defaults import seed_all_rng
     from localstyle.engine.trainer import Trainer
 
     seed_all_rng(cfg.SEED)
@@ -74,8 +72,7 @@ def trainer_loop(cfg, batches):
     return timed, trainer.model
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default=DEFAULT_CONFIG)
     parser.add_argument("--iters", type=int, default=20, help="iterations per round and loop")
@@ -83,7 +80,16 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="iterations per round left out of the timing")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is robust on shared CPUs)")
     add_config_opts(parser)
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from localstyle.config import load_config
+
     torch.set_num_threads(args.threads)
     from localstyle.data import register_datasets_from_cfg
     from localstyle.data.build import build_detection_train_loader

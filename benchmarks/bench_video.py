@@ -96,14 +96,18 @@ def photo_loop(cfg, frames_dir, out_dir):
     return len(inputs) / (time.perf_counter() - t0)
 
 
-def main():
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--frames", type=int, default=40)
     p.add_argument("--size", default="640x360")
     p.add_argument("--mask-noise", type=int, default=4)
     p.add_argument("--drop", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
-    args = add_config_opts(p).parse_args()
+    return add_config_opts(p)
+
+
+def main():
+    args = build_parser().parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     clip = SyntheticClip(width, height, args.frames, 24.0, 3, 2, args.seed)
     with tempfile.TemporaryDirectory() as tmp:

@@ -35,8 +35,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from localstyle.engine.hooks import read_metrics as read_metrics_file
-from localstyle.engine.launch import find_free_port
 from localstyle.utils.cli import argument_parser
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,6 +87,8 @@ def last_lines(text, n=3):
 
 def read_metrics_all(output_dir):
     """metrics.json records (one JSON object per line); none when the run wrote no metrics.json."""
+    from localstyle.engine.hooks import read_metrics as read_metrics_file
+
     path = os.path.join(output_dir, "metrics.json")
     return read_metrics_file(path) if os.path.isfile(path) else []
 
@@ -218,6 +218,8 @@ def nccl_check(ctx, name, launcher):
 
 @check
 def ddp_nccl_num_gpus(ctx):
+    from localstyle.engine.launch import find_free_port
+
     return nccl_check(ctx, "ddp_nccl_num_gpus", [sys.executable, "train_net.py", "--num-gpus", "1", "--dist-url",
                                                  f"tcp://127.0.0.1:{find_free_port()}"])
 
@@ -438,7 +440,7 @@ def onnxruntime_cuda(ctx):
     return stylize_check(ctx, "arbitrary", ["STYLIZE.NUM_WORKERS", "0"])
 
 
-def main(argv=None):
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--workdir", default=os.path.join(ROOT, "output", "gpu_check"), help="scratch and output folder")
     p.add_argument("--only", nargs="*", metavar="NAME", help="run only these checks")
@@ -448,7 +450,11 @@ def main(argv=None):
     p.add_argument("--ff-iters", type=int, default=40, help="iterations of the feed-forward style network")
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                    help="cpu: run the checks on the CPU, only to develop this script on a machine without a GPU")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     import torch
 
     ctx = Context(os.path.abspath(args.workdir), args.train_iters, args.device, args.tiny_iters, args.ff_iters)

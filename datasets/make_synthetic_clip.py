@@ -2,9 +2,9 @@
 """Generate a clip with known motion and masks: textured people walking over a panned scene, or (with --photo) a
 camera panning across a real photo with its annotated people.
 
-    python datasets/make_synthetic_clip.py [--output datasets/synthetic_clip] [--width 640] [--height 360] \
-        [--frames 48] [--fps 24] [--people 3] [--pan 2] [--seed 0] \
-        [--photo assets/photos/coco_train2017_000000360452.jpg \
+    python datasets/make_synthetic_clip.py [--output datasets/synthetic_clip] [--width 640] [--height 360] \\
+        [--frames 48] [--fps 24] [--people 3] [--pan 2] [--seed 0] \\
+        [--photo assets/photos/coco_train2017_000000360452.jpg \\
          --annotations assets/photos/annotations/instances_photos.json]
 
 Writes OUTPUT/clip.mp4, OUTPUT/clip_frames/frame_XXXXXX.png and OUTPUT/clip_annotations.json (COCO, one
@@ -42,8 +42,7 @@ def photo_clip(args):
     return PhotoPanClip(image, masks, args.width, args.height, args.frames, args.fps)
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--output", default=os.path.join("datasets", "synthetic_clip"))
     p.add_argument("--width", type=int, default=640)
@@ -55,7 +54,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--photo", help="a real photo to pan across instead of generated people")
     p.add_argument("--annotations", help="COCO annotations of --photo (its people's masks)")
-    args = p.parse_args(argv)
+    return p
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     if args.width < 64 or args.height < 64 or args.frames < 1 or args.people < 0:
         raise LocalstyleError("--width/--height must be >= 64, --frames >= 1 and --people >= 0")
     from localstyle.video.synthetic import SyntheticClip, write_synthetic_clip

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build the COCO 2017 person subset: person-only annotation files, a drop report, optional image links.
 
-    python datasets/prepare_coco_person.py --coco-root ROOT [--output datasets/coco_person] \
+    python datasets/prepare_coco_person.py --coco-root ROOT [--output datasets/coco_person] \\
         [--splits train2017 val2017] [--check-images] [--link-images none|symlink|copy] [--keep-crowd-only]
 
 See datasets/README.md. The logic lives in localstyle.data.person_subset.
@@ -13,7 +13,7 @@ from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import cli_errors
 
 
-def parse_args(argv=None):
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--coco-root", required=True,
                    help="COCO 2017 root holding annotations/instances_{split}.json and {split}/*.jpg")
@@ -29,12 +29,12 @@ def parse_args(argv=None):
                         "(none: the datasets read them from COCO_ROOT/{split}, recorded in OUTPUT/report.json)")
     p.add_argument("--keep-crowd-only", action="store_true",
                    help="keep images whose only person annotations are crowd regions")
-    return p.parse_args(argv)
+    return p
 
 
 @cli_errors
 def main(argv=None):
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
     report = prepare_person_subset(args.coco_root, args.output, args.splits, args.check_images,
                                    args.link_images, args.keep_crowd_only, args.workers)
     print(format_report(report, args.splits))

@@ -24,10 +24,11 @@ check_report_in_browser = load_script("tools", "check_report_in_browser.py")
 
 @pytest.fixture(scope="module")
 def eval_only_run(person_run, tmp_path_factory):
-    """The person run's final weights evaluated at a larger test size (no training metrics)."""
+    """The person run's final weights evaluated at a larger test size (no training metrics; the config's own
+    schedule is not the one that trained the weights)."""
     out = tmp_path_factory.mktemp("eval_only")
     run_train_net("--eval-only", *person_run_opts(), "OUTPUT_DIR", str(out), "MODEL.WEIGHTS",
-                  str(person_run / "model_final.pth"), "INPUT.MIN_SIZE_TEST", "112")
+                  str(person_run / "model_final.pth"), "INPUT.MIN_SIZE_TEST", "112", "SOLVER.MAX_ITER", "999")
     return out
 
 
@@ -56,6 +57,7 @@ def test_table_holds_each_runs_numbers(report, person_run, eval_only_run):
     assert rows[0]["iterations"] == "4" and float(rows[0]["train s/iter"]) == pytest.approx(
         np.mean([r["time"] for r in train]))
     assert rows[1]["iterations"] == "" and rows[1]["train s/iter"] == ""  # evaluated only
+    assert rows[0]["schedule"] == rows[1]["schedule"] == "4 it"  # the schedule that trained the weights
     # the config difference: the test size (OUTPUT_DIR is left out)
     assert (rows[0]["config:INPUT.MIN_SIZE_TEST"], rows[1]["config:INPUT.MIN_SIZE_TEST"]) == ("96", "112")
     assert not any(k.startswith("config:OUTPUT_DIR") for k in rows[0])

@@ -104,3 +104,10 @@ def test_strip_has_five_panels():
     strip = comparison_strip(photo, [photo[:100, :100], photo[:50]], photo, photo, photo, height=64)
     assert strip.shape[0] == 64 + 20 and strip.dtype == np.uint8
     assert strip.shape[1] > 4 * photo.shape[1] * 64 / photo.shape[0]
+
+
+def test_strip_default_height_shows_faces():
+    """The default strip is at least 512 px high (at 256 px a face is a few pixels), captions included."""
+    photo = np.zeros((480, 640, 3), np.uint8)
+    strip = comparison_strip(photo, [photo], photo, photo, photo)
+    assert strip.shape[0] >= 512 + 20

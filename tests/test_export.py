@@ -110,7 +110,9 @@ def test_cache_and_cli(tmp_path, monkeypatch, capsys, thin_exports):
     load_script("tools", "export_model.py").main(["--config-file", os.path.join(D2_FIXTURES, "thin_r50_fpn.yaml"),
                                                   "--format", "torchscript", "--output", str(out), "MODEL.WEIGHTS",
                                                   os.path.join(D2_FIXTURES, "thin_r50_fpn.pth")])
-    assert (out / "model.ts").is_file() and (out / "config.yaml").is_file() and "min_mask_iou" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert (out / "model.ts").is_file() and (out / "config.yaml").is_file() and "min_mask_iou" in printed
+    assert "run it with: MODEL.RUNTIME torchscript MODEL.EXPORTED" in printed  # the runtime it was checked with
 
     for opts, words in [(["MODEL.RUNTIME", "tensorrt"], "unknown runtime"),
                         (["MODEL.RUNTIME", "onnxruntime", "MODEL.EXPORTED", str(tmp_path / "no.onnx")], "no such"),

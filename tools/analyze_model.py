@@ -2,7 +2,7 @@
 """Model analysis (detectron2's tools/analyze_model.py): FLOPs and activations on the config's real inputs,
 parameter counts, structure.
 
-    python tools/analyze_model.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml \
+    python tools/analyze_model.py --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml \\
         --tasks flop activation parameter structure [-n 10] MODEL.DEVICE cpu [MODEL.WEIGHTS model_final.pth]
 
 flop / activation: fvcore's FlopCountAnalysis / ActivationCountAnalysis traced on the first ``--num-inputs`` images
@@ -70,14 +70,18 @@ def analyze(cfg, tasks, num_inputs=10):
     return out
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--tasks", nargs="+", choices=TASKS, required=True)
     parser.add_argument("-n", "--num-inputs", type=int, default=10,
                         help="images traced for flop/activation (they are data dependent)")
-    args = add_config_opts(parser).parse_args(argv)
+    return add_config_opts(parser)
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     from localstyle.engine.defaults import build_config
     from localstyle.utils.logger import setup_logger
 

@@ -2,7 +2,7 @@
 """Per-image analysis of a COCO results file (like MMDetection's analyze_results): the k best and worst images
 by per-image AP, drawn as ground truth | predictions, and COCO's error breakdown as a plot.
 
-    python tools/analyze_results.py output/run/inference/coco_instances_results.json --output analysis \
+    python tools/analyze_results.py output/run/inference/coco_instances_results.json --output analysis \\
         --config-file configs/person/mask_rcnn_R_50_FPN_1x.yaml [--dataset NAME] [--topk 20] [--show-score-thr 0.3]
 
 The ground truth is the registered dataset (--dataset, else the config's first DATASETS.TEST). Writes
@@ -17,19 +17,12 @@ import os
 
 from tqdm import tqdm
 
-from localstyle.config import load_config
-from localstyle.data import resolve_dataset
-from localstyle.data.coco import load_coco_api
-from localstyle.evaluation.analysis import error_breakdown, per_image_ap, plot_error_breakdown
-from localstyle.evaluation.coco_evaluation import read_results_json
 from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 from localstyle.utils.file_io import atomic_open, atomic_write_json
-from localstyle.utils.image_io import read_image, write_image
-from localstyle.evaluation.visualizer import prediction_vs_truth
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("results", help="coco_instances_results.json")
     parser.add_argument("--output", required=True, help="folder for the pictures, plots and tables")
@@ -38,10 +31,13 @@ def parse_args(argv=None):
     parser.add_argument("--topk", type=int, default=20, help="how many best and worst images to draw")
     parser.add_argument("--show-score-thr", type=float, default=0.3, help="draw predictions scoring at least this")
     parser.add_argument("--task", choices=("bbox", "segm"), help="rank by this AP (default: segm when present)")
-    return parser.parse_args(argv)
+    return parser
 
 
 def _draw(records, results_by_image, aps, meta, folder, score_thresh):
+    from localstyle.evaluation.visualizer import prediction_vs_truth
+    from localstyle.utils.image_io import read_image, write_image
+
     for rank, image_id in enumerate(aps, 1):
         record = records[image_id]
         image = read_image(record["file_name"])
@@ -53,7 +49,13 @@ def _draw(records, results_by_image, aps, meta, folder, score_thresh):
 
 @cli_errors
 def main(argv=None):
-    args = parse_args(argv)
+    args = build_parser().parse_args(argv)
+    from localstyle.config import load_config
+    from localstyle.data import resolve_dataset
+    from localstyle.data.coco import load_coco_api
+    from localstyle.evaluation.analysis import error_breakdown, per_image_ap, plot_error_breakdown
+    from localstyle.evaluation.coco_evaluation import read_results_json
+
     cfg = load_config(args.config_file) if args.config_file else None
     name, dicts, meta = resolve_dataset(args.dataset, cfg)
     results = read_results_json(args.results)

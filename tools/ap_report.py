@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """AP report across training runs (train_net.py OUTPUT_DIRs): Markdown, CSV and a self-contained HTML page.
 
-    python tools/ap_report.py output/person/mask_rcnn_R_50_FPN_1x output/person/mask_rcnn_R_101_FPN_3x \
+    python tools/ap_report.py output/person/mask_rcnn_R_50_FPN_1x output/person/mask_rcnn_R_101_FPN_3x \\
         --output reports/person
 
 Writes OUTPUT/report.md, report.csv and report.html. Per run and evaluated dataset: box/mask AP, AP50, AP75,
@@ -13,19 +13,24 @@ coco_instances_results.json and the ground truth its config registers are there.
 """
 import os
 
-from localstyle.evaluation.report import write_report
-from localstyle.evaluation.runs import load_runs
 from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import cli_errors
 from localstyle.utils.file_io import ensure_writable_dir
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("output_dirs", nargs="+", metavar="RUN_DIR", help="train_net.py OUTPUT_DIRs")
     parser.add_argument("--output", required=True, help="folder for report.md, report.csv and report.html")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from localstyle.evaluation.report import write_report
+    from localstyle.evaluation.runs import load_runs
+
     ensure_writable_dir(args.output, "--output")  # before reading the runs
     print(write_report(load_runs(args.output_dirs), args.output))
     for name in ("report.md", "report.csv", "report.html"):

@@ -19,8 +19,7 @@ from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import cli_errors
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
     parser.add_argument("--task", choices=("train", "eval", "data", "runtimes"), required=True)
@@ -29,7 +28,12 @@ def main(argv=None):
     parser.add_argument("--runs", default="", metavar="RUNTIME:PRECISION,...",
                         help="runtimes task: the rows (default: eager fp32/bf16, onnxruntime, torchscript, openvino "
                              "fp32/bf16/int8)")
-    args = add_config_opts(parser).parse_args(argv)
+    return add_config_opts(parser)
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     from localstyle.engine import benchmark
     from localstyle.engine.defaults import build_config
     from localstyle.utils.logger import setup_logger

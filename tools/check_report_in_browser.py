@@ -93,12 +93,16 @@ def check_page(html_path, screenshot=None, timeout=120):
     return PageCheck(dom.count("<table"), dom.count("<svg"), dom.count("<figure"), requests)
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("html", help="the page to check, e.g. report.html")
     parser.add_argument("--screenshot", help="also save a PNG screenshot here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     page = check_page(args.html, args.screenshot)
     print(f"{args.html}: {page.tables} table(s), {page.svgs} svg plot(s), {len(page.requests)} network request(s)")
     for request in page.requests:

@@ -16,11 +16,17 @@ from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 
 
-def parse_args(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--config-file", default="", metavar="FILE", help="localstyle/detectron2 config YAML")
     parser.add_argument("--output", required=True, metavar="DIR", help="directory for model_final.pth + config.yaml")
     parser.add_argument("--name", default="model_final", help="checkpoint file name without .pth")
+    return parser
+
+
+def parse_args(argv=None):
+    """The flags, and every other argument as the trailing ``KEY VALUE`` overrides (``args.opts``)."""
+    parser = build_parser()
     args, opts = parser.parse_known_args(argv)
     bad = [o for o in opts[0::2] if o.startswith("-")]
     if bad:

@@ -7,25 +7,26 @@ original size) to ONNX, TorchScript or OpenVINO IR (fp32 or INT8), like detectro
   python tools/export_model.py --config-file CFG --format openvino --precision int8 --calib-images 64 \\
       --output exported_int8/ MODEL.WEIGHTS model_final.pth
 
-Writes ``OUTPUT/model.onnx`` (``model.ts``, ``model.xml`` + ``model.bin``) and ``OUTPUT/config.yaml``; run it with
-``MODEL.RUNTIME onnxruntime`` (``torchscript``, ``openvino``; ``MODEL.PRECISION int8`` for an INT8 model.xml) and
-``MODEL.EXPORTED OUTPUT/model.onnx``. INT8: NNCF post-training quantization on ``--calib-images`` images spread over
-``--calib-folder`` (default: DATASETS.TRAIN[0]; MODEL.INT8.CALIB_IMAGES / CALIB_FOLDER); ``--max-ap-drop`` turns on
-NNCF's accuracy control (mask AP on the annotated DATASETS.TRAIN calibration images).
+Writes ``OUTPUT/model.onnx`` (``model.ts``, ``model.xml`` + ``model.bin``) and ``OUTPUT/config.yaml``. Run the ONNX
+file with ``MODEL.EXPORTED OUTPUT/model.onnx`` under the default ``MODEL.RUNTIME openvino`` (or ``onnxruntime``), the
+TorchScript file with ``MODEL.RUNTIME torchscript``, an OpenVINO model.xml with ``MODEL.RUNTIME openvino``
+(``MODEL.PRECISION int8`` for an INT8 one); the tool prints the keys to use. INT8: NNCF post-training quantization on
+``--calib-images`` images spread over ``--calib-folder`` (default: DATASETS.TRAIN[0]; MODEL.INT8.CALIB_IMAGES /
+CALIB_FOLDER); ``--max-ap-drop`` turns on NNCF's accuracy control (mask AP on the annotated DATASETS.TRAIN
+calibration images).
 
 Inputs: ``image`` (3 x H x W float32, resized as the predictor resizes, INPUT.FORMAT order), ``size`` (int64
 original height, width), ``score_thresh`` (float32) and ``detections_per_image`` (int64; the runtimes pass the run's
 SCORE_THRESH_TEST and DETECTIONS_PER_IMAGE); outputs
 ``boxes``, ``scores``, ``classes``, ``masks`` (R x height x width bool). NMS_THRESH_TEST is traced in. Then checks
-the exported model against the eager one (fp32: within the parity tolerances; int8: printed).
+the exported model, under the runtime that will run it, against the eager one (fp32: within the parity tolerances;
+int8: printed).
 """
-from localstyle.config import load_config
 from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--config-file", required=True, metavar="FILE", help="localstyle/detectron2 config YAML")
     parser.add_argument("--format", required=True, choices=["onnx", "torchscript", "openvino"])
@@ -38,7 +39,13 @@ def main(argv=None):
                         help="INT8 with NNCF's accuracy control: layers stay in float until the mask AP on the "
                              "calibration images (DATASETS.TRAIN, annotated) drops at most this many points")
     parser.add_argument("--output", required=True, metavar="DIR", help="folder for the model file + config.yaml")
-    args = add_config_opts(parser).parse_args(argv)
+    return add_config_opts(parser)
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from localstyle.config import load_config
     from localstyle.export.exporter import build_inference_model, export_predictor, sample_inputs
     from localstyle.export.parity import compare_instances
     from localstyle.export.runtimes import EagerRuntime, build_runtime
@@ -61,11 +68,14 @@ def main(argv=None):
     image, size = sample_inputs(cfg)[:2]
     inputs = [{"image": image, "height": int(size[0]), "width": int(size[1])}]
     ref = EagerRuntime(cfg, model)(inputs)[0]["instances"]
-    exported = cfg.clone()
-    exported.MODEL.RUNTIME = {"onnx": "onnxruntime", "torchscript": "torchscript"}.get(args.format, "openvino")
+    exported = cfg.clone()  # checked with the runtime that will run it: onnxruntime if the config says so
+    if not (args.format == "onnx" and cfg.MODEL.RUNTIME == "onnxruntime"):
+        exported.MODEL.RUNTIME = "torchscript" if args.format == "torchscript" else "openvino"
     exported.MODEL.EXPORTED, exported.MODEL.PRECISION = path, args.precision
     parity = compare_instances(build_runtime(exported)(inputs)[0]["instances"], ref)
-    print(f"wrote {path}; against the eager model on a sample image: {parity}")
+    print(f"wrote {path}; {exported.MODEL.RUNTIME} against the eager model on a sample image: {parity}")
+    print(f"run it with: MODEL.RUNTIME {exported.MODEL.RUNTIME} MODEL.EXPORTED {path}"
+          + (" MODEL.PRECISION int8" if args.precision == "int8" else ""))
     if args.precision == "fp32" and not parity.within():
         raise LocalstyleError(f"{path}: the exported model does not reproduce the eager one ({parity})")
     return path

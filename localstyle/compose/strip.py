@@ -1,4 +1,4 @@
-"""Comparison strips like the original study's figure: content | style | stylized | segmentation | outcome."""
+"""Comparison strips like the original study's figure: content | style | stylized crop | segmentation | outcome."""
 import colorsys
 
 import cv2
@@ -49,20 +49,24 @@ def _style_panel(styles, height):
 
 
 def captioned_row(panels, captions, height=256, gap=4):
-    """One RGB uint8 image: ``panels`` resized to ``height``, side by side, with a caption over each."""
+    """One RGB uint8 image: ``panels`` resized to ``height``, side by side, with a caption over each (the caption
+    band and font grow with ``height``)."""
     panels = [_fit_height(p, height) for p in panels]
-    top = 20
+    top = max(20, round(height / 18))
     width = sum(p.shape[1] for p in panels) + gap * (len(panels) - 1)
     strip = np.full((height + top, width, 3), 255, np.uint8)
     x = 0
     for panel, caption in zip(panels, captions):
         strip[top:, x:x + panel.shape[1]] = panel
-        cv2.putText(strip, caption, (x + 4, 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(strip, caption, (x + 4, round(top * 0.75)), cv2.FONT_HERSHEY_SIMPLEX, top / 40, (0, 0, 0),
+                    max(1, round(top / 30)), cv2.LINE_AA)
         x += panel.shape[1] + gap
     return strip
 
 
-def comparison_strip(content, styles, stylized, segmentation, outcome, height=256, gap=4):
-    """One RGB uint8 image: the five panels side by side at ``height`` with a caption over each."""
+def comparison_strip(content, styles, stylized, segmentation, outcome, height=512, gap=4):
+    """One RGB uint8 image: the five panels side by side at ``height`` (512: faces stay recognizable) with a caption
+    over each; ``stylized`` is the stylized crops before masking (see ``localstyle.stylize.outputs.composite``)."""
     return captioned_row([content, _style_panel(styles, height), stylized, segmentation, outcome],
-                         ["content", "style", "stylized", "segmentation", "outcome"], height, gap)
+                         ["content", "style", "stylized crop (unmasked)", "segmentation", "outcome"],
+                         height, gap)

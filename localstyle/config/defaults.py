@@ -14,7 +14,9 @@ _C.MODEL = CN()
 _C.MODEL.LOAD_PROPOSALS = False
 _C.MODEL.MASK_ON = False
 _C.MODEL.KEYPOINT_ON = False
-_C.MODEL.DEVICE = "cuda"
+# localstyle: "auto" (the default) is cuda when a GPU is available, else cpu, without a warning; detectron2's
+# default is "cuda". An explicit "cuda" without a GPU: train_net.py stops, the other scripts warn and use the CPU.
+_C.MODEL.DEVICE = "auto"
 _C.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
 # A local path, an http(s):// URL, a detectron2:// zoo path, or a torchvision weights name.
 _C.MODEL.WEIGHTS = ""

@@ -9,36 +9,10 @@ import torch
 
 from localstyle.config import load_config
 from localstyle.utils import comm
-from localstyle.utils.cli import add_config_opts, argument_parser, positive_int
+from localstyle.utils.cli import default_argument_parser  # noqa: F401 (detectron2's import path)
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open, ensure_writable_dir
 from localstyle.utils.logger import setup_logger
-
-
-def default_argument_parser(epilog=None):
-    """Parser with detectron2's training flags and trailing ``KEY VALUE`` config overrides."""
-    parser = argument_parser(None, epilog=epilog or (
-        "Examples:\n"
-        "  Train on 8 GPUs:     train_net.py --num-gpus 8 --config-file cfg.yaml\n"
-        "  Evaluate:            train_net.py --config-file cfg.yaml --eval-only MODEL.WEIGHTS model_final.pth\n"
-        "  2 machines (run on each):\n"
-        "    machine 0: train_net.py --num-gpus 8 --num-machines 2 --machine-rank 0 --dist-url tcp://ip0:port\n"
-        "    machine 1: train_net.py --num-gpus 8 --num-machines 2 --machine-rank 1 --dist-url tcp://ip0:port\n"
-        "  torchrun:            torchrun --nproc_per_node 8 train_net.py --config-file cfg.yaml\n"
-        "Without CUDA, --num-gpus N starts N CPU processes that train together over gloo."
-    ))
-    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler, iteration)")
-    parser.add_argument("--eval-only", action="store_true", help="only evaluate MODEL.WEIGHTS on DATASETS.TEST")
-    parser.add_argument("--num-gpus", type=positive_int, default=1, help="processes per machine (GPUs, or CPU workers)")
-    parser.add_argument("--num-machines", type=positive_int, default=1, help="total number of machines")
-    parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)")
-    parser.add_argument("--dist-url", default="auto",
-                        help="initialization URL for torch.distributed: 'auto' (free local port, one machine) "
-                             "or tcp://<machine 0 host>:<port>")
-    add_config_opts(parser)
-    return parser
 
 
 def seed_all_rng(seed):

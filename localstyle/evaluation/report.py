@@ -16,7 +16,8 @@ from localstyle.utils.file_io import atomic_open
 
 STYLE = """body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;font-size:13px;
 margin-bottom:1em}th,td{border:1px solid #bbb;padding:3px 7px;text-align:right}th{background:#eee}
-td:first-child,th:first-child{text-align:left}figure{margin:0 0 1.5em 0}svg{max-width:100%;height:auto}"""
+td:first-child,th:first-child{text-align:left}figure{margin:0 0 1.5em 0}svg{max-width:100%;height:auto}
+.scroll{overflow-x:auto;max-width:100%}"""
 
 
 def _cells(rows, cols):
@@ -56,7 +57,7 @@ def csv_report(rows, diff, runs):
 def _html_table(headers, cells):
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in cells)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def confusion_matrices(runs):

@@ -137,15 +137,28 @@ def _backbone(config):
     return f"R{depth}-FPN" if "fpn" in name.lower() else name
 
 
+def training_run(run):
+    """The run that trained ``run``'s weights: ``run`` itself, or for an ``--eval-only`` run (nothing trained) the
+    OUTPUT_DIR holding its MODEL.WEIGHTS when that folder has a config.yaml."""
+    weights = run.config.get("MODEL", {}).get("WEIGHTS") or ""
+    folder = os.path.dirname(weights)
+    if run.train_rows or not folder or not os.path.isfile(os.path.join(folder, "config.yaml")):
+        return run
+    return load_run(folder)
+
+
 def summary_rows(runs):
-    """The report table: one ``{column: value}`` per (run, evaluated dataset); absent values are ``""``."""
+    """The report table: one ``{column: value}`` per (run, evaluated dataset); absent values are ``""``. The
+    schedule of an eval-only run is that of the run that trained its weights."""
     rows = []
     for run in runs:
+        trained = training_run(run)
         train = run.train_rows
-        schedule = re.search(r"_(\d+x)\b", run.config_name)
+        schedule = re.search(r"_(\d+x)\b", trained.config_name)
+        max_iter = trained.config.get("SOLVER", {}).get("MAX_ITER", "")
         base = {
             "run": run.name, "config": run.config_name, "backbone": _backbone(run.config),
-            "schedule": schedule.group(1) if schedule else f"{run.config.get('SOLVER', {}).get('MAX_ITER', '')} it",
+            "schedule": schedule.group(1) if schedule else f"{max_iter} it",
             "iterations": train[-1]["iteration"] + 1 if train else "",
             "train s/iter": statistics.mean(r["time"] for r in train if "time" in r) if train else "",
         }

@@ -19,6 +19,7 @@ import urllib.parse
 import numpy as np
 import torch
 
+from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open, atomic_torch_save, cache_dir
 from localstyle.utils.safe_pickle import load_weights_file
@@ -375,6 +376,8 @@ def export_detectron2(model, cfg, output_dir, name="model_final"):
     atomic_torch_save({"model": state}, pth)
     d2_cfg = detectron2_config(cfg)
     d2_cfg.MODEL.WEIGHTS = pth
+    if d2_cfg.MODEL.DEVICE == "auto":  # detectron2 has no "auto"
+        d2_cfg.MODEL.DEVICE = resolve_device(d2_cfg)
     yaml_path = os.path.join(output_dir, "config.yaml")
     with atomic_open(yaml_path, "w", encoding="utf-8") as f:
         f.write(d2_cfg.dump())

@@ -19,13 +19,16 @@ MIN_SIDE = 32  # smaller sides are upscaled before the network (it downsamples b
 
 
 def onnx_providers(device="cpu"):
-    """onnxruntime execution providers for a torch-style device string ("cpu", "cuda", "cuda:1")."""
+    """onnxruntime execution providers for a torch-style device string ("cpu", "cuda", "cuda:1") or "auto" (CUDA
+    when onnxruntime has its provider, else the CPU, silently)."""
     import onnxruntime as ort
 
-    if str(device).startswith("cuda"):
+    if str(device).startswith("cuda") or device == "auto":
         if "CUDAExecutionProvider" in ort.get_available_providers():
             index = str(device).partition(":")[2] or "0"
             return [("CUDAExecutionProvider", {"device_id": int(index)}), "CPUExecutionProvider"]
+        if device == "auto":
+            return ["CPUExecutionProvider"]
         logger.warning("MODEL.DEVICE %s: onnxruntime has no CUDA provider here (onnxruntime-gpu and a GPU), "
                        "using cpu", device)
     return ["CPUExecutionProvider"]

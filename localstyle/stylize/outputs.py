@@ -135,8 +135,10 @@ BAND_ROWS = 512  # a big crop is blended in bands of rows: bounded float tempora
 
 def composite(image, plan, stylized, preserve):
     """``(outcome, stylized_view, used_alpha)``: the plan's stylized regions blended into ``image`` at its full
-    size (a plan made on a working copy has its regions and alphas scaled up, alphas back on the 1/255 grid)."""
-    outcome, stylized_view = image.copy(), image.copy()
+    size (a plan made on a working copy has its regions and alphas scaled up, alphas back on the 1/255 grid); the
+    view shows each stylized crop, unmasked, on a faded copy of the photo (the strip's "stylized crop" panel)."""
+    outcome = image.copy()
+    stylized_view = cv2.addWeighted(image, 0.35, np.full_like(image, 255), 0.65, 0)
     for region, out in zip(plan.regions, stylized):
         x0, y0, x1, y1 = plan.to_full(region.box)
         styl = resize_image(out, y1 - y0, x1 - x0, interpolation=cv2.INTER_LINEAR)
