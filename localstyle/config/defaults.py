@@ -375,6 +375,9 @@ _C.STYLIZE.BATCH_SIZE = 4
 # Threads decoding the next images while a batch is stylized (0: decode in the main thread).
 _C.STYLIZE.NUM_WORKERS = 2
 _C.STYLIZE.STRIP = True
+# Several processes (--num-gpus / --num-machines / torchrun): a rank whose heartbeat file (<output>/.ranks/) has not
+# moved for this many seconds is taken as lost, and the other ranks stop, naming it and the input it was on.
+_C.STYLIZE.HEARTBEAT_TIMEOUT = 30.0
 
 # Video clips (stylize_net.py --input clip.mp4 / --input 0 / --video --input frames/): localstyle.video.
 _C.VIDEO = CN()

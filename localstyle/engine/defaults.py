@@ -9,7 +9,7 @@ import torch
 
 from localstyle.config import load_config
 from localstyle.utils import comm
-from localstyle.utils.cli import add_config_opts, argument_parser
+from localstyle.utils.cli import add_config_opts, add_launch_opts, argument_parser
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open
 from localstyle.utils.logger import setup_logger
@@ -31,12 +31,7 @@ def default_argument_parser(epilog=None):
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler, iteration)")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate MODEL.WEIGHTS on DATASETS.TEST")
-    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine (GPUs, or CPU workers)")
-    parser.add_argument("--num-machines", type=int, default=1, help="total number of machines")
-    parser.add_argument("--machine-rank", type=int, default=0, help="the rank of this machine (unique per machine)")
-    parser.add_argument("--dist-url", default="auto",
-                        help="initialization URL for torch.distributed: 'auto' (free local port, one machine) "
-                             "or tcp://<machine 0 host>:<port>")
+    add_launch_opts(parser)
     add_config_opts(parser)
     return parser
 

@@ -49,6 +49,16 @@ def input_identity(info):
     return ident
 
 
+def clip_is_complete(cfg, output_dir, info, manifest):
+    """Whether ``manifest`` holds clip ``info`` made from the same input with the same settings, and its files exist;
+    returns ``(complete, entry, fingerprint)``."""
+    fingerprint = {"settings": video_settings(cfg), "input": input_identity(info)}
+    entry = manifest.videos.get(info.stem, {})
+    files = output_paths(output_dir, info.stem).values()
+    complete = entry.get("fingerprint") == fingerprint and all(map(os.path.isfile, files))
+    return complete, entry, fingerprint
+
+
 def read_chunk(frames, size):
     """Up to ``size`` items ``(index, label, rgb, decode seconds)`` from the ``frames`` iterator."""
     chunk = []
@@ -110,10 +120,11 @@ def write_chunk(store, outputs, k, chunk, results, record, arrays):
 class VideoRunner:
     """Stylizes clips into ``output_dir``; ``run(source)`` -> summary dict."""
 
-    def __init__(self, cfg, output_dir, overwrite=False, mask_source=None):
+    def __init__(self, cfg, output_dir, overwrite=False, mask_source=None, manifest=None):
         ensure_writable_dir(output_dir, "--output")  # before any model is built
         cfg = cfg.clone()
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
+        self.manifest = manifest  # a rank's part of the manifest (localstyle.stylize.parts), else manifest.json
         self.styles = StyleBook(cfg)
         if cfg.VIDEO.CHUNK_SIZE < 1:
             raise LocalstyleError(f"VIDEO.CHUNK_SIZE must be at least 1, got {cfg.VIDEO.CHUNK_SIZE}")
@@ -123,6 +134,9 @@ class VideoRunner:
         self.codec = choose_codec(cfg.VIDEO.CODEC)
         logger.info("video codec: %s%s", self.codec, "" if self.codec == "avc1" or cfg.VIDEO.CODEC else
                     " (H.264 'avc1' cannot be encoded by this OpenCV build)")
+
+    def _manifest(self):
+        return self.manifest if self.manifest is not None else Manifest(self.output_dir)
 
     def _stylizer(self):
         return ChunkStylizer(self.cfg, self.masks, self.method, self.styles, self.class_ids,
@@ -140,10 +154,9 @@ class VideoRunner:
         reader = source if hasattr(source, "info") else open_video(source, cfg.VIDEO.FPS)
         info = reader.info
         total = min(filter(None, [info.num_frames, cfg.VIDEO.MAX_FRAMES]), default=None)
-        fingerprint = {"settings": video_settings(cfg), "input": input_identity(info)}
         paths = output_paths(self.output_dir, info.stem)
-        entry = Manifest(self.output_dir).videos.get(info.stem, {})
-        if not self.overwrite and entry.get("fingerprint") == fingerprint and all(map(os.path.isfile, paths.values())):
+        complete, entry, fingerprint = clip_is_complete(cfg, self.output_dir, info, self._manifest())
+        if not self.overwrite and complete:
             print(f"stylize: {info.stem} already complete in {self.output_dir} (use --overwrite to redo it)")
             return {"frames": entry["frames"], "skipped": True}
         size = (info.width, info.height)
@@ -198,7 +211,7 @@ class VideoRunner:
         summary = {"frames": len(records), "processed": len(records) - start, "resumed_at": start,
                    "frames_per_s": round(fps_done, 3), "seconds": round(time.perf_counter() - t_start, 2),
                    "codec": self.codec}
-        manifest = Manifest(self.output_dir)
+        manifest = self._manifest()
         manifest.videos[info.stem] = manifest_entry(info, paths, fingerprint, records, summary)
         manifest.save(settings_of(cfg))
         print(f"stylize: {info.stem}: {len(records)} frames ({summary['processed']} processed at {fps_done:.2f} "
