@@ -23,6 +23,7 @@ into manifest.json at the end; a rerun (with any number of processes) does only 
 """
 import logging
 import os
+import time
 
 from localstyle.config import load_config
 from localstyle.utils.cli import add_config_opts, add_launch_opts, argument_parser, launched_by_torchrun
@@ -81,7 +82,8 @@ def stylize(args, cfg, rank=0, world_size=1, barrier=None):
             todo + [r.info.source for r in todo_clips],
             [image_pixels(p) for p in todo] + [r.info.width * r.info.height * (r.info.num_frames or 1)
                                                for r in todo_clips], world_size, rank))
-        summary = {"done": 0, "skipped": skipped + len(readers) - len(todo_clips), "failed": len(failed)}
+        summary = {"done": 0, "skipped": skipped + len(readers) - len(todo_clips), "failed": len(failed),
+                   "started": time.time()}
         if runner is not None:  # one process: all photos, so that the runner reports the skipped ones as before
             own = runner.run(photos if world_size == 1 else [p for p in todo if p in mine], on_batch=run.on_input)
             summary.update(done=own["done"], failed=own["failed"] if world_size == 1 else len(failed) + own["failed"])
@@ -89,7 +91,7 @@ def stylize(args, cfg, rank=0, world_size=1, barrier=None):
             run.on_input([reader.info.source])
             VideoRunner(cfg, args.output, args.overwrite, manifest=run.manifest).run(reader)
             summary["done"] += 1
-        run.summary = summary
+        run.summary = {**summary, "finished": time.time()}  # in this rank's status file (bench_scale.py reads it)
     if rank == 0 and run.totals:
         done, bad = (sum(t.get(k, 0) for t in run.totals) for k in ("done", "failed"))
         print(f"stylize: {world_size} processes: {done} done, {summary['skipped']} skipped (already complete), {bad} "

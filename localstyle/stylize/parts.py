@@ -7,7 +7,7 @@ import json
 import logging
 import os
 
-from localstyle.stylize.outputs import MANIFEST, Manifest
+from localstyle.stylize.outputs import Manifest
 from localstyle.utils.file_io import atomic_write_json
 
 logger = logging.getLogger(__name__)
@@ -57,5 +57,4 @@ def merge_parts(output_dir):
     manifest.save(settings)
     for path in parts:
         os.remove(path)
-    logger.info("merged %d manifest parts into %s", len(parts), os.path.join(output_dir, MANIFEST))
     return len(parts)
