@@ -28,6 +28,8 @@ setup(
         "onnxruntime>=1.17",
         "openvino>=2024.0",
         "onnx>=1.15",
+        # tools/submit.py: train_net.py / stylize_net.py on SLURM (or locally) with requeue on preemption
+        "submitit>=1.5",
     ],
     extras_require={"test": ["pytest>=8"]},
 )
