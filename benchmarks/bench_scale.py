@@ -1,0 +1,99 @@
+#!/usr/bin/env python
+"""stylize_net.py over 2 CPU processes x 1 thread against 1 process x 1 thread, in the same run.
+
+The same 24 real COCO train2017 photos with annotated people (tests/data/coco_dev, their person annotations as the
+masks), the arbitrary method of configs/stylize/arbitrary_starry_night.yaml (MODEL.DEVICE cpu), each side a fresh
+``stylize_net.py`` process with OMP_NUM_THREADS=1 (so 1 onnxruntime / torch thread per process), ``--repeats``
+times, alternating; the best run counts. images/s is measured over the stylization phase, from the moment the
+processes start stylizing to the moment the last one finishes (each rank records both in
+``<output>/.ranks/rank<r>.json``; the one-process run prints its runner time): the start-up (Python, torch for the
+process group, models) is paid once per job and is printed separately, end to end. The outputs of the two sides are
+compared (mean |difference| per image, in 0..255). Ends with
+``result: stylize_scale_2proc ratio=<2-process images/s / 1-process images/s> target>=1.7``.
+
+  python benchmarks/bench_scale.py [--num-images 24] [--repeats 2]
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from localstyle.utils.cli import argument_parser
+from localstyle.utils.image_io import read_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "stylize", "arbitrary_starry_night.yaml")
+COCO = os.path.join(ROOT, "tests", "data", "coco_dev", "coco_tiny_train2017")
+PERSON_JSON = os.path.join(COCO + "_person", "annotations", "person_train2017.json")
+
+
+def copy_photos(folder, num_images):
+    """Copy the first ``num_images`` photos (by file name) that have annotated people; returns their names."""
+    with open(PERSON_JSON) as f:
+        coco = json.load(f)
+    with_people = {a["image_id"] for a in coco["annotations"] if not a.get("iscrowd")}
+    names = sorted(i["file_name"] for i in coco["images"] if i["id"] in with_people)[:num_images]
+    for name in names:
+        shutil.copy(os.path.join(COCO, "train2017", name), os.path.join(folder, name))
+    return names
+
+
+def run(inputs, out, processes):
+    """One fresh stylize_net.py run; returns ``(images/s of the stylization phase, end-to-end seconds)``."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, os.path.join(ROOT, "stylize_net.py"), "--config-file", CONFIG, "--input", inputs,
+           "--output", out, "--num-gpus", str(processes), "MODEL.DEVICE", "cpu",
+           "DATASETS.REGISTER_COCO", repr([["bench_scale", PERSON_JSON, os.path.join(COCO, "train2017")]]),
+           "MASKS.DATASET", "bench_scale"]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"error: stylize_net.py --num-gpus {processes} failed ({proc.returncode}): {proc.stderr[-800:]}")
+    if processes == 1:
+        done, seconds = re.search(r"stylize: (\d+) done.* in ([\d.]+) s", proc.stdout).groups()
+        return int(done) / float(seconds), wall
+    ranks = [json.load(open(os.path.join(out, ".ranks", f"rank{r}.json")))["summary"] for r in range(processes)]
+    seconds = max(r["finished"] for r in ranks) - min(r["started"] for r in ranks)
+    return sum(r["done"] for r in ranks) / seconds, wall
+
+
+def mean_differences(names, a, b):
+    """Mean |difference| (0..255) of each photo's composite between output folders ``a`` and ``b``."""
+    stems = [os.path.splitext(n)[0] for n in names]
+    return [float(np.abs(read_image(os.path.join(a, f"{s}.png")).astype(np.float32)
+                         - read_image(os.path.join(b, f"{s}.png")).astype(np.float32)).mean()) for s in stems]
+
+
+def main():
+    p = argument_parser(__doc__)
+    p.add_argument("--num-images", type=int, default=24)
+    p.add_argument("--repeats", type=int, default=2)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = os.path.join(tmp, "in")
+        os.makedirs(inputs)
+        names = copy_photos(inputs, args.num_images)
+        best = {1: (0.0, 0.0), 2: (0.0, 0.0)}
+        for repeat in range(args.repeats):
+            for processes in (1, 2):
+                rate, wall = run(inputs, os.path.join(tmp, f"out{processes}"), processes)
+                print(f"repeat {repeat}: {processes} process(es) x 1 thread: {rate:.2f} images/s "
+                      f"(end to end {wall:.1f} s for {len(names)} photos)", flush=True)
+                if rate > best[processes][0]:
+                    best[processes] = (rate, wall)
+        diffs = mean_differences(names, os.path.join(tmp, "out1"), os.path.join(tmp, "out2"))
+    print(f"{len(names)} photos; 1 process: {best[1][0]:.2f} images/s, 2 processes: {best[2][0]:.2f} images/s; "
+          f"end to end {best[1][1]:.1f} s vs {best[2][1]:.1f} s (ratio {best[1][1] / best[2][1]:.2f}); "
+          f"outputs 2 vs 1 process: mean |difference| at most {max(diffs):.3f} / 255")
+    print(f"result: stylize_scale_2proc ratio={best[2][0] / best[1][0]:.2f} target>=1.7")
+
+
+if __name__ == "__main__":
+    main()
