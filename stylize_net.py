@@ -34,7 +34,7 @@ def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--config-file", required=True, metavar="FILE", help="configs/stylize/<name>.yaml")
     p.add_argument("--input", required=True,
-                   help="an image file, a folder of images (and videos), a glob pattern, a video file or a camera index")
+                   help="an image file, a folder of images and videos, a glob pattern, a video file or a camera index")
     p.add_argument("--video", action="store_true", help="treat a folder --input as the frames of one clip")
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
     p.add_argument("--overwrite", action="store_true", help="redo images whose outputs are already complete")

@@ -53,7 +53,7 @@ class RankStatus:
     """
 
     def __init__(self, output_dir, rank, world_size, timeout, grace=15.0):
-        self.output_dir, self.rank, self.world_size, self.timeout, self.grace = output_dir, rank, world_size, timeout, grace
+        self.output_dir, self.rank, self.timeout, self.grace = output_dir, rank, timeout, grace
         self.period = max(0.2, min(5.0, timeout / 4))
         self.state = {"rank": rank, "state": "running", "input": [], "beat": 0, "host": socket.gethostname(),
                       "pid": os.getpid(), "cause": ""}
