@@ -161,3 +161,31 @@ def test_ctrl_c_stops_every_rank(coco_people, tmp_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_folder_of_clips_and_photos_is_split_and_merged(tmp_path, capsys):
+    """Two clips and two photos (frames of a synthetic clip, its annotations as masks) over 2 processes: one
+    manifest with both kinds; a one-process rerun finds everything complete."""
+    from localstyle.video import tiny_clip, write_synthetic_clip
+
+    video, frames, annotations = write_synthetic_clip(tiny_clip(), str(tmp_path / "clip"))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        shutil.copy(video, inputs / name)
+    for name in ("frame_000000.png", "frame_000001.png"):
+        shutil.copy(os.path.join(frames, name), inputs / name)
+    opts = ["--config-file", os.path.join(ROOT, "configs", "stylize", "arbitrary_video.yaml"), "MODEL.DEVICE", "cpu",
+            "STYLE.SIZE", "64", "VIDEO.CHUNK_SIZE", "4", "DATASETS.REGISTER_COCO",
+            repr([["scale_clip", annotations, frames]]), "MASKS.DATASET", "scale_clip"]
+    argv = ["--input", str(inputs), "--output", str(tmp_path / "out")]
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "stylize_net.py"), *argv, "--num-gpus", "2", *opts],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert sorted(manifest["images"]) == ["frame_000000", "frame_000001"] and sorted(manifest["videos"]) == ["a", "b"]
+    assert all(v["frames"] == 12 for v in manifest["videos"].values())
+    assert stylize_net.main([*argv, *opts]) == 0
+    out = capsys.readouterr().out
+    assert "0 done, 2 skipped" in out and "a already complete" in out and "b already complete" in out
