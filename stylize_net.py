@@ -106,10 +106,14 @@ def stylize(args, cfg, rank=0, world_size=1, barrier=None):
 
 def stylize_process(args):
     """One process of a run over several (``launch``'s main function): its rank's share."""
+    import torch
+
     from localstyle.utils import comm
 
-    return stylize(args, load_config(args.config_file, args.opts), comm.get_rank(), comm.get_world_size(),
-                   comm.synchronize)
+    cfg = load_config(args.config_file, args.opts)
+    if cfg.MODEL.DEVICE == "cuda" and torch.cuda.is_available():  # this process's GPU, for onnxruntime too
+        cfg.MODEL.DEVICE = f"cuda:{comm.get_local_rank()}"
+    return stylize(args, cfg, comm.get_rank(), comm.get_world_size(), comm.synchronize)
 
 
 @cli_errors
