@@ -57,51 +57,70 @@ def list_work(args):
     return [p for p in paths if p not in set(clips)], clips
 
 
+def split_work(args, cfg, run, runner, photos, readers, world_size, rank):
+    """``(photos, clips, skipped, duplicates, complete clip stems)``: this rank's share of what is not complete yet
+    (every rank computes the same split: same files, same manifest); the readers of other ranks' clips are closed."""
+    from localstyle.stylize.outputs import Manifest
+    from localstyle.stylize.shard import image_pixels, shard
+    from localstyle.video.runner import clip_is_complete
+
+    todo, skipped, duplicates = runner.select(photos, report=False) if runner else ([], 0, [])
+    manifest = run.manifest or Manifest(args.output)
+    complete = {r.info.stem for r in readers if clip_is_complete(cfg, args.output, r.info, manifest)[0]}
+    clips = [r for r in readers if args.overwrite or r.info.stem not in complete]
+    keys = todo + [r.info.source for r in clips]
+    costs = [image_pixels(p) for p in todo] + [r.info.width * r.info.height * (r.info.num_frames or 1) for r in clips]
+    mine = set(keys if world_size == 1 else shard(keys, costs, world_size, rank))
+    for reader in readers:
+        if reader.info.source not in mine:
+            reader.close()
+    skipped += len(readers) - len(clips)
+    return [p for p in todo if p in mine], [r for r in clips if r.info.source in mine], skipped, duplicates, complete
+
+
 def stylize(args, cfg, rank=0, world_size=1, barrier=None):
     """Stylize this process's share of the inputs (all of them in a one-process run); returns the exit status."""
     from localstyle.data import register_datasets_from_cfg
     from localstyle.stylize import StylizeRunner
     from localstyle.stylize.distributed import RankRun
-    from localstyle.stylize.outputs import Manifest
-    from localstyle.stylize.shard import image_pixels, shard
     from localstyle.video import VideoRunner, open_video
-    from localstyle.video.runner import clip_is_complete
 
     register_datasets_from_cfg(cfg)
-    photos, clips = list_work(args)
-    if world_size > 1 and any(c.isdigit() for c in clips):
-        raise LocalstyleError(f"--input {args.input}: a camera is filmed by one process; drop --num-gpus")
-    readers = [open_video(c, cfg.VIDEO.FPS) for c in clips]  # a bad clip fails before any model is built
     with RankRun(args.output, rank, world_size, barrier, cfg.STYLIZE.HEARTBEAT_TIMEOUT) as run:
+        photos, clips = list_work(args)
+        if world_size > 1 and any(c.isdigit() for c in clips):
+            raise LocalstyleError(f"--input {args.input}: a camera is filmed by one process; drop --num-gpus")
+        readers = [open_video(c, cfg.VIDEO.FPS) for c in clips]  # a bad clip fails before any model is built
         runner = StylizeRunner(cfg, args.output, args.overwrite, manifest=run.manifest) if photos else None
-        todo, skipped, failed = runner.select(photos, report=False) if photos else ([], 0, [])
-        manifest = run.manifest or Manifest(args.output)
-        complete = {r.info.stem for r in readers if clip_is_complete(cfg, args.output, r.info, manifest)[0]}
-        todo_clips = [r for r in readers if args.overwrite or r.info.stem not in complete]
-        mine = set(todo + [r.info.source for r in todo_clips]) if world_size == 1 else set(shard(
-            todo + [r.info.source for r in todo_clips],
-            [image_pixels(p) for p in todo] + [r.info.width * r.info.height * (r.info.num_frames or 1)
-                                               for r in todo_clips], world_size, rank))
-        summary = {"done": 0, "skipped": skipped + len(readers) - len(todo_clips), "failed": len(failed),
+        mine, my_clips, skipped, duplicates, complete = split_work(args, cfg, run, runner, photos, readers,
+                                                                   world_size, rank)
+        summary = {"done": 0, "skipped": skipped, "failed": len(duplicates) if rank == 0 and world_size > 1 else 0,
                    "started": time.time()}
         if runner is not None:  # one process: all photos, so that the runner reports the skipped ones as before
-            own = runner.run(photos if world_size == 1 else [p for p in todo if p in mine], on_batch=run.on_input)
-            summary.update(done=own["done"], failed=own["failed"] if world_size == 1 else len(failed) + own["failed"])
-        for reader in (r for r in todo_clips if r.info.source in mine):
+            own = runner.run(photos if world_size == 1 else mine, on_batch=run.on_input)
+            summary.update(done=own["done"], failed=summary["failed"] + own["failed"])
+        video_runner = None
+        for reader in my_clips:
             run.on_input([reader.info.source])
-            VideoRunner(cfg, args.output, args.overwrite, manifest=run.manifest).run(reader)
+            video_runner = video_runner or VideoRunner(cfg, args.output, args.overwrite, manifest=run.manifest)
+            video_runner.run(reader)
             summary["done"] += 1
         run.summary = {**summary, "finished": time.time()}  # in this rank's status file (bench_scale.py reads it)
-    if rank == 0 and run.totals:
-        done, bad = (sum(t.get(k, 0) for t in run.totals) for k in ("done", "failed"))
-        print(f"stylize: {world_size} processes: {done} done, {summary['skipped']} skipped (already complete), {bad} "
-              f"failed; outputs in {args.output}")
     if rank == 0:
-        for stem in sorted(complete):
-            print(f"stylize: {stem} already complete in {args.output} (use --overwrite to redo it)")
-        for path in failed if world_size > 1 else ():
-            print(f"failed: {path}: an earlier input has the same output name; skipped")
+        report(args, world_size, run.totals, summary["skipped"], duplicates, complete)
     return 1 if summary["failed"] and not summary["done"] else 0
+
+
+def report(args, world_size, totals, skipped, duplicates, complete):
+    """Rank 0's closing lines: the totals of all ranks, the inputs left out, the clips already complete."""
+    if totals:
+        done, failed = (sum(t.get(k, 0) for t in totals) for k in ("done", "failed"))
+        print(f"stylize: {world_size} processes: {done} done, {skipped} skipped (already complete), {failed} failed; "
+              f"outputs in {args.output}")
+    for path in duplicates if world_size > 1 else ():  # one process: the runner reported them
+        print(f"failed: {path}: an earlier input has the same output name; skipped")
+    for stem in sorted(complete):
+        print(f"stylize: {stem} already complete in {args.output} (use --overwrite to redo it)")
 
 
 def stylize_process(args):
@@ -130,13 +149,15 @@ def main(argv=None):
     from localstyle.stylize.distributed import lost_rank_message
 
     os.makedirs(args.output, exist_ok=True)
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)  # our one line says which rank stopped
     try:
         launch(stylize_process, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
                dist_url=args.dist_url, args=(args,))
     except ProcessException as e:  # a rank exited: it recorded why in its status file
         rank = args.machine_rank * args.num_gpus + e.error_index
+        raised = "" if hasattr(e, "exit_code") else str(e).strip().splitlines()[-1]  # an exception's last line
         raise LocalstyleError(lost_rank_message(args.output, rank, getattr(e, "exit_code", 1),
-                                                getattr(e, "signal_name", None))) from None
+                                                getattr(e, "signal_name", None), raised)) from None
     except KeyboardInterrupt:
         print("stylize: interrupted; finished images are kept, rerun the same command to do the rest")
         return 130

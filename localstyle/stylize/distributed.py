@@ -65,23 +65,29 @@ class RankRun:
     def _fail(self, kind, error, tb):
         """Record why this rank stops (another rank lost, Ctrl-C, an error) and exit the process."""
         on = describe_input(self.status.state["input"])
-        if kind is KeyboardInterrupt:
+        if kind is KeyboardInterrupt:  # another rank lost (the watchdog interrupted us), or Ctrl-C
             cause = self.status.cause or f"rank {self.rank} interrupted (Ctrl-C) while on {on}"
-            code = 3 if self.status.cause else 130
+            cause, code = with_rerun_hint(cause), 3 if self.status.cause else 130
         else:
             cause, code = f"rank {self.rank} failed while on {on}: {one_line(error)}", 2
             if not isinstance(error, LocalstyleError):
                 traceback.print_exception(kind, error, tb)
         self.status.finish("failed", cause)
         if launched_by_torchrun():  # no localstyle parent process to print it
-            print(f"error: {cause}; {RERUN}", file=sys.stderr)
+            print(f"error: {cause}", file=sys.stderr)
         raise SystemExit(code)
 
 
-def lost_rank_message(output_dir, rank, exit_code, signal_name=None):
+def lost_rank_message(output_dir, rank, exit_code, signal_name=None, raised=""):
     """The one line a launching process prints when rank ``rank`` exited with ``exit_code``: the cause it recorded
-    (also when it stopped because another rank was lost), else how it died and the input it was on."""
+    (also when it stopped because another rank was lost), else how it died (``raised``: the exception it raised
+    before it could record one) and the input it was on."""
     status = read_status(output_dir, rank)
-    how = f"killed by {signal_name}" if signal_name else f"exit status {exit_code}"
-    cause = status.get("cause") or f"rank {rank} died ({how}) while on {describe_input(status.get('input'))}"
-    return f"{cause}; {RERUN}"
+    how = raised or (f"killed by {signal_name}" if signal_name else f"exit status {exit_code}")
+    return status.get("cause") or with_rerun_hint(f"rank {rank} died ({how}) while on "
+                                                  f"{describe_input(status.get('input'))}")
+
+
+def with_rerun_hint(cause):
+    """``cause`` and how to finish the run (once)."""
+    return cause if cause.endswith(RERUN) else f"{cause}; {RERUN}"
