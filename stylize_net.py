@@ -1,11 +1,17 @@
 #!/usr/bin/env python
 """Style the people (or any COCO class) in a batch of photos, from a config file.
 
+  python stylize_net.py --input assets/photos --output out/people   # the shipped person model, The Starry Night
   python stylize_net.py --config-file configs/stylize/gatys_starry_night_annotations.yaml \
       --input assets/photos --output out/starry
   python stylize_net.py --config-file configs/stylize/gatys_person_predictor.yaml \
       --input "photos/*.jpg" --output out/pred MODEL.WEIGHTS model_final.pth STYLE.SIZE 384
+  python stylize_net.py --config-file configs/stylize/arbitrary_starry_night.yaml --input photos/ \
+      --output out/mine MASKS.SOURCE predictor MODEL.WEIGHTS output/run/model_final.pth
   python stylize_net.py ... --overwrite        # redo images whose outputs already exist
+
+A trained model's architecture comes from --model-config FILE, else from the config.yaml that train_net.py wrote
+next to MODEL.WEIGHTS.
 
 Writes <stem>.png, <stem>_mask.png, <stem>_strip.jpg per image and manifest.json into --output.
 
@@ -25,14 +31,19 @@ import logging
 import os
 import time
 
-from localstyle.config import load_config
+from localstyle.config.model_config import stylize_config
 from localstyle.utils.cli import add_config_opts, add_launch_opts, argument_parser, launched_by_torchrun
 from localstyle.utils.errors import LocalstyleError, cli_errors
+
+DEFAULT_CONFIG = os.path.join("configs", "stylize", "person_default.yaml")
 
 
 def build_parser():
     p = argument_parser(__doc__)
-    p.add_argument("--config-file", required=True, metavar="FILE", help="configs/stylize/<name>.yaml")
+    p.add_argument("--config-file", default=DEFAULT_CONFIG, metavar="FILE",
+                   help=f"configs/stylize/<name>.yaml (default: {DEFAULT_CONFIG}: the shipped person model)")
+    p.add_argument("--model-config", metavar="FILE",
+                   help="the config MODEL.WEIGHTS was trained with (default: config.yaml next to the weights)")
     p.add_argument("--input", required=True,
                    help="an image file, a folder of images and videos, a glob pattern, a video file or a camera index")
     p.add_argument("--video", action="store_true", help="treat a folder --input as the frames of one clip")
@@ -129,7 +140,7 @@ def stylize_process(args):
 
     from localstyle.utils import comm
 
-    cfg = load_config(args.config_file, args.opts)
+    cfg = stylize_config(args.config_file, args.opts, args.model_config)
     if cfg.MODEL.DEVICE == "cuda" and torch.cuda.is_available():  # this process's GPU, for onnxruntime too
         cfg.MODEL.DEVICE = f"cuda:{comm.get_local_rank()}"
     return stylize(args, cfg, comm.get_rank(), comm.get_world_size(), comm.synchronize)
@@ -140,7 +151,7 @@ def main(argv=None):
     """Parse the command line, load the config, run the photo and video runners in one or several processes."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    cfg = load_config(args.config_file, args.opts)  # config errors are reported once, before any process starts
+    cfg = stylize_config(args.config_file, args.opts, args.model_config)  # errors once, before any process starts
     if args.num_gpus * args.num_machines <= 1 and args.dist_url == "auto" and not launched_by_torchrun():
         return stylize(args, cfg)  # one process: no torch.distributed (the ONNX fast path never imports torch)
     from torch.multiprocessing.spawn import ProcessException

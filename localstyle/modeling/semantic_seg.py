@@ -8,6 +8,7 @@ from torchvision.models.segmentation.deeplabv3 import ASPP
 from torchvision.models.segmentation.fcn import FCNHead
 
 from localstyle.modeling.backbone import build_backbone
+from localstyle.modeling.feature_cache import FeatureCache
 from localstyle.modeling.meta_arch import (
     META_ARCH_REGISTRY,
     init_pixel_normalization,
@@ -36,6 +37,11 @@ def segmentation_loss(logits, targets, ignore_value):
     return total / (targets != ignore_value).sum().clamp(min=1)
 
 
+def upsample(x, size):
+    """Bilinear resize of N x C x h x w logits or features to ``size``."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
 @SEM_SEG_HEADS_REGISTRY.register()
 class DeepLabV3Head(nn.Module):
     """torchvision's DeepLabv3 ``classifier`` (ASPP, conv-BN-ReLU, 1x1 to classes) on the last IN_FEATURES map
@@ -62,16 +68,44 @@ class DeepLabV3Head(nn.Module):
 
     def forward(self, features, size, targets=None):
         """Logits (N x classes x ``size``) in eval mode; the weighted losses given ``targets`` (N x ``size``)."""
-        logits = F.interpolate(self.classifier(features[self.in_feature]), size=size, mode="bilinear",
-                               align_corners=False)
+        logits = upsample(self.classifier(features[self.in_feature]), size)
         if targets is None:
             return logits
         losses = {"loss_sem_seg": segmentation_loss(logits, targets, self.ignore_value) * self.loss_weight}
         if self.aux_classifier is not None:
-            aux = F.interpolate(self.aux_classifier(features["res4"]), size=size, mode="bilinear",
-                                align_corners=False)
+            aux = upsample(self.aux_classifier(features["res4"]), size)
             losses["loss_sem_seg_aux"] = segmentation_loss(aux, targets, self.ignore_value) * self.aux_loss_weight
         return losses
+
+
+@SEM_SEG_HEADS_REGISTRY.register()
+class DeepLabV3PlusHead(nn.Module):
+    """DeepLabv3+ (Chen et al. 2018): ASPP on the deeper of two IN_FEATURES, upsampled to the shallower one's grid,
+    concatenated with that map reduced to 48 channels, then a 3x3 conv-BN-ReLU and a 1x1 to classes."""
+
+    def __init__(self, cfg, input_shape):
+        super().__init__()
+        h = cfg.MODEL.SEM_SEG_HEAD
+        if len(h.IN_FEATURES) != 2 or any(f not in input_shape for f in h.IN_FEATURES):
+            raise LocalstyleError(f"DeepLabV3PlusHead needs MODEL.SEM_SEG_HEAD.IN_FEATURES [shallow, deep] among the "
+                                  f"backbone's features {sorted(input_shape)}, got {list(h.IN_FEATURES)}")
+        self.low_feature, self.in_feature = h.IN_FEATURES
+        self.ignore_value, self.loss_weight = h.IGNORE_VALUE, h.LOSS_WEIGHT
+        ch = h.ASPP_CHANNELS
+        self.aspp = ASPP(input_shape[self.in_feature][0], list(h.ASPP_DILATIONS), ch)
+        self.reduce = nn.Sequential(nn.Conv2d(input_shape[self.low_feature][0], 48, 1, bias=False),
+                                    nn.BatchNorm2d(48), nn.ReLU())
+        self.classifier = nn.Sequential(nn.Conv2d(ch + 48, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch),
+                                        nn.ReLU(), nn.Conv2d(ch, h.NUM_CLASSES, 1))
+
+    def forward(self, features, size, targets=None):
+        """Logits (N x classes x ``size``) in eval mode; the weighted loss given ``targets`` (N x ``size``)."""
+        low = self.reduce(features[self.low_feature])
+        x = torch.cat([upsample(self.aspp(features[self.in_feature]), low.shape[-2:]), low], dim=1)
+        logits = upsample(self.classifier(x), size)
+        if targets is None:
+            return logits
+        return {"loss_sem_seg": segmentation_loss(logits, targets, self.ignore_value) * self.loss_weight}
 
 
 @META_ARCH_REGISTRY.register()
@@ -93,6 +127,13 @@ class SemanticSegmentor(nn.Module):
                                   f"(known: {sorted(k for k, _ in SEM_SEG_HEADS_REGISTRY)})")
         self.sem_seg_head = SEM_SEG_HEADS_REGISTRY.get(name)(cfg, self.backbone.output_shape())
         self.ignore_value = cfg.MODEL.SEM_SEG_HEAD.IGNORE_VALUE
+        prior = list(cfg.MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR)
+        if prior and (len(prior) != len(self.class_names) or min(prior) <= 0):
+            raise LocalstyleError(f"MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR needs {len(self.class_names)} positive "
+                                  f"shares ({', '.join(self.class_names)}), got {prior}")
+        self.register_buffer("log_prior", torch.log(torch.tensor(prior) / sum(prior)) if prior else None, False)
+        cache_mb = cfg.MODEL.BACKBONE.FEATURE_CACHE_MB
+        self.feature_cache = FeatureCache(self.backbone, cache_mb) if cache_mb > 0 else None
         init_pixel_normalization(self, cfg)
 
     @property
@@ -101,8 +142,11 @@ class SemanticSegmentor(nn.Module):
 
     def forward(self, batched_inputs):
         images, image_sizes = preprocess_images(self, batched_inputs, 1)
-        features = self.backbone(images)
         size = tuple(images.shape[-2:])
+        if self.training and self.feature_cache is not None:
+            features = self.feature_cache([im[:, :h, :w] for im, (h, w) in zip(images, image_sizes)], size)
+        else:
+            features = self.backbone(images)
         if not self.training:
             return self._postprocess(self.sem_seg_head(features, size), batched_inputs, image_sizes)
         if any("sem_seg" not in x for x in batched_inputs):
@@ -113,9 +157,11 @@ class SemanticSegmentor(nn.Module):
         targets = pad_images([x["sem_seg"].to(self.device)[None] for x in batched_inputs], 1, self.ignore_value)
         return self.sem_seg_head(features, size, targets[:, 0].long())
 
-    @staticmethod
-    def _postprocess(logits, batched_inputs, image_sizes):
-        """Crop each image's logits, resize them to its ``height`` x ``width`` and take the softmax."""
+    def _postprocess(self, logits, batched_inputs, image_sizes):
+        """Crop each image's logits, resize them to its ``height`` x ``width`` and take the softmax (of the
+        prior-adjusted logits when MODEL.SEM_SEG_HEAD.TRAIN_CLASS_PRIOR is given)."""
+        if self.log_prior is not None:
+            logits = logits - self.log_prior.view(1, -1, 1, 1).to(logits.dtype)
         outputs = []
         for x, inp, (h, w) in zip(logits, batched_inputs, image_sizes):
             out_size = (inp.get("height", h), inp.get("width", w))
