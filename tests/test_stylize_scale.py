@@ -26,7 +26,7 @@ PERSON_JSON = os.path.join(COCO + "_person", "annotations", "person_train2017.js
 
 
 def _opts(annotations, images, size=96):
-    name = "scale_" + os.path.basename(os.path.dirname(annotations))
+    name = "scale_" + os.path.basename(os.path.dirname(os.path.dirname(annotations)))  # photos, coco_tiny_..._person
     return ["MODEL.DEVICE", "cpu", "STYLE.SIZE", str(size), "STYLIZE.STRIP", "False", "STYLIZE.NUM_WORKERS", "1",
             "STYLE.IMAGE", os.path.join(ROOT, "assets", "styles", "vangogh_starry_night_1889.jpg"),
             "DATASETS.REGISTER_COCO", repr([[name, annotations, images]]), "MASKS.DATASET", name]
