@@ -32,6 +32,8 @@ setup(
         "nncf>=2.12",
         # FFmpeg with libx264 in its wheel: H.264 videos that browsers play, segments joined without re-encoding
         "imageio-ffmpeg>=0.5",
+        # tools/submit.py: train_net.py / stylize_net.py on SLURM (or locally) with requeue on preemption
+        "submitit>=1.5",
     ],
     extras_require={"test": ["pytest>=8"]},
 )

@@ -416,6 +416,9 @@ _C.STYLIZE.STRIP = True
 # (and its comparison strip drawn) from a copy scaled to this size, then is composited at full size, so memory stays
 # bounded (MASKS.DILATE / FEATHER / CROP_MARGIN keep meaning pixels of the full photo). 0: everything at full size.
 _C.STYLIZE.MAX_SIZE = 2048
+# Several processes (--num-gpus / --num-machines / torchrun): a rank whose heartbeat file (<output>/.ranks/) has not
+# moved for this many seconds is taken as lost, and the other ranks stop, naming it and the input it was on.
+_C.STYLIZE.HEARTBEAT_TIMEOUT = 30.0
 
 # Video clips (stylize_net.py --input clip.mp4 / --input 0 / --video --input frames/): localstyle.video.
 _C.VIDEO = CN()

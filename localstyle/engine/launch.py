@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from localstyle.utils import comm
+from localstyle.utils.cli import launched_by_torchrun
 from localstyle.utils.errors import LocalstyleError
 
 logger = logging.getLogger(__name__)
@@ -34,11 +35,6 @@ def find_free_port():
 
 def _backend():
     return "nccl" if torch.cuda.is_available() else "gloo"
-
-
-def launched_by_torchrun():
-    """True when the environment describes a torchrun / torch.distributed.run worker."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ
 
 
 def launch(main_func, num_gpus_per_machine, num_machines=1, machine_rank=0, dist_url=None, args=(),
@@ -73,7 +69,9 @@ def _distributed_worker(local_rank, main_func, world_size, num_gpus_per_machine,
     rank = machine_rank * num_gpus_per_machine + local_rank
     if not torch.cuda.is_available() and "OMP_NUM_THREADS" not in os.environ:
         # N CPU workers share the machine's cores (as torchrun does); oversubscribed OpenMP threads are very slow.
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // num_gpus_per_machine))
+        threads = max(1, (os.cpu_count() or 1) // num_gpus_per_machine)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # also read by the onnxruntime sessions of the style methods
+        torch.set_num_threads(threads)
     _init_and_run(main_func, args, local_rank, dist_url, world_size, rank, timeout)
 
 

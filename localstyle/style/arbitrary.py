@@ -52,6 +52,13 @@ class ArbitraryStylizer:
         self._sessions = {}
         self._embeddings = {}
 
+    def open(self, builtin=False):
+        """Open the networks now (else on first use): a missing or broken model file fails before the first photo,
+        and the first batch does not pay for loading them."""
+        for name in ("multistyle26",) if builtin else ("arbitrary_predict", "arbitrary_transform"):
+            self._session(name)
+        return self
+
     def _session(self, name):
         if name not in self._sessions:
             path = os.path.join(model_dir(), f"{name}.onnx")
@@ -123,7 +130,7 @@ class ArbitraryStyle:
             style_size=a.STYLE_SIZE,
             providers=onnx_providers(cfg.MODEL.DEVICE),
             max_batch=max(1, cfg.STYLIZE.BATCH_SIZE),
-        )
+        ).open(builtin=self.builtin is not None)
 
     def stylize(self, contents, style, alphas=None):
         """Stylize each RGB uint8 content with ``style`` (ignored when STYLE.ARBITRARY.BUILTIN is set)."""

@@ -89,6 +89,7 @@ def open_session(model, providers=("CPUExecutionProvider",), threads=0, source=N
     options.log_severity_level = 3
     # Idle onnxruntime threads would spin and take CPU from the runner's decoding workers.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0)  # torchrun / launch split the cores this way
     if threads:
         options.intra_op_num_threads = int(threads)
     try:

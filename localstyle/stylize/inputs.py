@@ -10,13 +10,14 @@ from typing import Optional
 import numpy as np
 
 from localstyle.utils.errors import LocalstyleError
-from localstyle.utils.image_io import list_image_files, read_image
+from localstyle.utils.image_io import IMAGE_EXTENSIONS, list_image_files, read_image
 
 
-def list_inputs(spec):
-    """Image paths for ``spec``: a file, a folder (its images, sorted) or a glob pattern."""
+def list_inputs(spec, extensions=IMAGE_EXTENSIONS):
+    """Image paths for ``spec``: a file, a folder (its images, sorted) or a glob pattern; ``extensions`` decides
+    which files of a folder are listed (stylize_net.py adds the video ones)."""
     if os.path.isdir(spec):
-        paths = list_image_files(spec)
+        paths = list_image_files(spec, extensions=extensions)
     elif os.path.isfile(spec):
         paths = [spec]
     else:

@@ -18,7 +18,7 @@ from localstyle.utils.file_io import ensure_writable_dir
 class StylizeRunner:
     """Runs the whole batch: ``StylizeRunner(cfg, output_dir, overwrite).run(inputs) -> summary dict``."""
 
-    def __init__(self, cfg, output_dir, overwrite=False):
+    def __init__(self, cfg, output_dir, overwrite=False, manifest=None):
         ensure_writable_dir(output_dir, "--output")  # before any model is built
         cfg = cfg.clone()
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
@@ -27,7 +27,7 @@ class StylizeRunner:
         self.thing_classes = self.masks.thing_classes
         self.planner = Planner(cfg, self.styles, self.thing_classes)
         self.method = build_style_method(cfg)
-        self.manifest = Manifest(output_dir)
+        self.manifest = manifest if manifest is not None else Manifest(output_dir)  # a rank's part: parts.py
         self.digests = self.manifest.digests  # size + mtime fast path, sha256 when they changed
         self.settings = settings_of(cfg, self.digests)
         self.input_digests = {}
@@ -50,29 +50,39 @@ class StylizeRunner:
         return entry is not None and (entry.get("settings") != self.settings
                                       or entry.get("input_sha256") != self.input_digests.get(path))
 
-    def run(self, inputs):
-        """Stylize every path in ``inputs``; returns ``{"done", "redone", "skipped", "failed", "seconds"}``
-        (``redone``: images whose earlier outputs were made with other settings)."""
-        t0 = time.perf_counter()
+    def select(self, inputs, report=True):
+        """``(todo, skipped, failed)``: the paths of ``inputs`` to stylize, how many are already complete, and the
+        paths left out because an earlier input has the same output name (reported unless ``report`` is False)."""
         stems, todo, failed = {}, [], []
         for path in inputs:
             stem = output_stem(path)
             if stem in stems:
                 failed.append(path)
-                tqdm.write(f"failed: {path}: same output name {stem!r} as {stems[stem]}; skipped")
+                if report:
+                    tqdm.write(f"failed: {path}: same output name {stem!r} as {stems[stem]}; skipped")
                 continue
             stems[stem] = path
             # every digest before the writer thread saves the manifest (with the digest cache)
             self.input_digests[path] = digest_or_none(self.digests, path)
             if self.overwrite or not self.is_complete(path):
                 todo.append(path)
-        skipped, done = len(stems) - len(todo), 0
+        return todo, len(stems) - len(todo), failed
+
+    def run(self, inputs, on_batch=None):
+        """Stylize every path in ``inputs``; returns ``{"done", "redone", "skipped", "failed", "seconds"}``
+        (``redone``: images whose earlier outputs were made with other settings or files). ``on_batch(paths)``, if
+        given, is told the inputs of each batch before it is processed."""
+        t0 = time.perf_counter()
+        todo, skipped, failed = self.select(inputs)
+        done = 0
         redone = 0 if self.overwrite else sum(map(self.is_stale, todo))
         loader = image_loader(todo, self.cfg.STYLIZE.BATCH_SIZE, self.cfg.STYLIZE.NUM_WORKERS)
         writer = BatchWriter(self.manifest, self.settings)
         with tqdm(total=len(todo), desc="stylize", unit="img", dynamic_ncols=True) as bar:
             try:
                 for batch in loader:
+                    if on_batch is not None:
+                        on_batch([r.path for r in batch])
                     for r in batch:
                         if r.error:
                             failed.append(r.path)

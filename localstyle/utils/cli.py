@@ -1,5 +1,7 @@
-"""The argument-parser style every localstyle script shares (entry points, tools, datasets, benchmarks)."""
+"""The argument-parser style every localstyle script shares (entry points, tools, datasets, benchmarks), and the
+launch flags of the distributed entry points (train_net.py, stylize_net.py)."""
 import argparse
+import os
 
 
 def argument_parser(doc, epilog=None):
@@ -23,6 +25,8 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
 def default_argument_parser(epilog=None):
     """Parser with detectron2's training flags and trailing ``KEY VALUE`` config overrides."""
     parser = argument_parser(None, epilog=epilog or (
@@ -39,6 +43,13 @@ def default_argument_parser(epilog=None):
     parser.add_argument("--resume", action="store_true",
                         help="continue from OUTPUT_DIR/last_checkpoint (model, optimizer, scheduler, iteration)")
     parser.add_argument("--eval-only", action="store_true", help="only evaluate MODEL.WEIGHTS on DATASETS.TEST")
+    add_launch_opts(parser)
+    add_config_opts(parser)
+    return parser
+
+
+def add_launch_opts(parser):
+    """Add detectron2's launch flags: ``--num-gpus``, ``--num-machines``, ``--machine-rank``, ``--dist-url``."""
     parser.add_argument("--num-gpus", type=positive_int, default=1,
                         help="processes per machine (GPUs, or CPU workers)")
     parser.add_argument("--num-machines", type=positive_int, default=1, help="total number of machines")
@@ -46,5 +57,9 @@ def default_argument_parser(epilog=None):
     parser.add_argument("--dist-url", default="auto",
                         help="initialization URL for torch.distributed: 'auto' (free local port, one machine) "
                              "or tcp://<machine 0 host>:<port>")
-    add_config_opts(parser)
     return parser
+
+
+def launched_by_torchrun():
+    """True when the environment describes a torchrun / torch.distributed.run worker."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and "LOCAL_RANK" in os.environ

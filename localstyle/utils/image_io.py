@@ -18,16 +18,16 @@ def image_digest(image):
     return hashlib.sha1(repr(image.shape).encode() + image.tobytes()).hexdigest()
 
 
-def list_image_files(folder, recursive=False):
+def list_image_files(folder, recursive=False, extensions=IMAGE_EXTENSIONS):
     """The image files of ``folder`` (by extension, hidden files left out), sorted by path; with ``recursive``
-    also those of its subfolders (hidden folders left out)."""
+    also those of its subfolders (hidden folders left out). ``extensions`` may add others (videos)."""
     if not recursive:
         return [os.path.join(folder, f) for f in sorted(os.listdir(folder))
-                if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")]
+                if f.lower().endswith(extensions) and not f.startswith(".")]
     paths = []
     for root, dirs, _ in os.walk(folder):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        paths += list_image_files(root)
+        paths += list_image_files(root, extensions=extensions)
     return sorted(paths)
 
 

@@ -51,6 +51,18 @@ def input_identity(info):
     return ident
 
 
+def clip_is_complete(cfg, output_dir, info, manifest, codec=None):
+    """Whether ``manifest`` holds clip ``info`` made from the same input with the same settings and codec (default:
+    the one VIDEO.CODEC picks), and its files exist; returns ``(complete, entry, fingerprint)``."""
+    codec = codec or choose_codec(cfg.VIDEO.CODEC)
+    fingerprint = {"settings": video_settings(cfg), "input": input_identity(info),
+                   "codec": [codec.fourcc, codec.encoder]}
+    entry = manifest.videos.get(info.stem, {})
+    files = output_paths(output_dir, info.stem).values()
+    complete = entry.get("fingerprint") == fingerprint and all(map(os.path.isfile, files))
+    return complete, entry, fingerprint
+
+
 def read_chunk(frames, size):
     """Up to ``size`` items ``(index, label, rgb, decode seconds)`` from the ``frames`` iterator."""
     chunk = []
@@ -110,10 +122,11 @@ def write_chunk(store, key_frames, k, chunk, results, record, arrays):
 class VideoRunner:
     """Stylizes clips into ``output_dir``; ``run(source)`` -> summary dict."""
 
-    def __init__(self, cfg, output_dir, overwrite=False, mask_source=None):
+    def __init__(self, cfg, output_dir, overwrite=False, mask_source=None, manifest=None):
         ensure_writable_dir(output_dir, "--output")  # before any model is built
         cfg = cfg.clone()
         self.cfg, self.output_dir, self.overwrite = cfg, output_dir, overwrite
+        self.manifest = manifest  # a rank's part of the manifest (localstyle.stylize.parts), else manifest.json
         self.styles = StyleBook(cfg)
         if cfg.VIDEO.CHUNK_SIZE < 1:
             raise LocalstyleError(f"VIDEO.CHUNK_SIZE must be at least 1, got {cfg.VIDEO.CHUNK_SIZE}")
@@ -122,6 +135,9 @@ class VideoRunner:
         self.method = build_style_method(cfg)
         self.codec = choose_codec(cfg.VIDEO.CODEC)
         logger.info("video codec: %s (%s)", self.codec.fourcc, self.codec.encoder)
+
+    def _manifest(self):
+        return self.manifest if self.manifest is not None else Manifest(self.output_dir)
 
     def _stylizer(self):
         return ChunkStylizer(self.cfg, self.masks, self.method, self.styles, self.class_ids,
@@ -139,11 +155,9 @@ class VideoRunner:
         reader = source if hasattr(source, "info") else open_video(source, cfg.VIDEO.FPS)
         info = reader.info
         total = min(filter(None, [info.num_frames, cfg.VIDEO.MAX_FRAMES]), default=None)
-        fingerprint = {"settings": video_settings(cfg), "input": input_identity(info),
-                       "codec": [self.codec.fourcc, self.codec.encoder]}
         paths = output_paths(self.output_dir, info.stem)
-        entry = Manifest(self.output_dir).videos.get(info.stem, {})
-        if not self.overwrite and entry.get("fingerprint") == fingerprint and all(map(os.path.isfile, paths.values())):
+        complete, entry, fingerprint = clip_is_complete(cfg, self.output_dir, info, self._manifest(), self.codec)
+        if not self.overwrite and complete:
             print(f"stylize: {info.stem} already complete in {self.output_dir} (use --overwrite to redo it)")
             return {"frames": entry["frames"], "skipped": True}
         size = (info.width, info.height)
@@ -211,7 +225,7 @@ class VideoRunner:
                    "frames_per_s": round(fps_done, 3), "seconds": round(time.perf_counter() - t_start, 2),
                    "codec": self.codec.fourcc, "encoder": self.codec.encoder,
                    "output_size": list(encoded_size(size))}
-        manifest = Manifest(self.output_dir)
+        manifest = self._manifest()
         manifest.videos[info.stem] = manifest_entry(info, paths, fingerprint, records, summary)
         manifest.save(settings_of(cfg))
         print(f"stylize: {info.stem}: {len(records)} frames ({summary['processed']} processed at {fps_done:.2f} "
