@@ -20,7 +20,7 @@ from localstyle.utils.errors import LocalstyleError
 PERSON_CONFIG = os.path.join(REPO, "configs", "person", "vgg19_deeplabv3_person.yaml")
 SHIPPED = os.path.join(REPO, "assets", "models", "person_vgg19_deeplabv3.pth")
 PHOTOS = os.path.join(REPO, "assets", "photos")
-PHOTO = "coco_train2017_000000360452.jpg"  # not in the model's training set (datasets/make_person_split.py)
+PHOTO = "coco_train2017_000000060623.jpg"  # not in the model's training set (datasets/make_person_split.py)
 FAST = ["STYLE.SIZE", "128", "STYLE.ARBITRARY.STYLE_SIZE", "128", "STYLIZE.STRIP", "False"]
 
 

@@ -8,8 +8,8 @@ model) on a few shipped photos and lay the originals and results out as a grid o
 
 Writes --output (default docs/images/readme_before_after.jpg), --width pixels wide (each row exactly that wide,
 every photo keeping its aspect ratio). Trailing KEY VALUE pairs override the stylize config. The default photos are
-CC BY 2.0 or without known copyright restrictions (see assets/PROVENANCE.md: credit the photographers where the
-picture is published).
+CC BY 2.0 or public domain, and the person model never saw them in training (see assets/PROVENANCE.md: credit the
+photographers where the picture is published).
 """
 import os
 import subprocess
@@ -20,8 +20,8 @@ from localstyle.utils.cli import add_config_opts, argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_PHOTOS = ["assets/photos/coco_train2017_000000360452.jpg", "assets/photos/coco_train2017_000000352257.jpg",
-                  "assets/photos/coco_train2017_000000060623.jpg", "assets/photos/coco_train2017_000000204805.jpg"]
+DEFAULT_PHOTOS = ["assets/photos/coco_train2017_000000060623.jpg", "assets/photos/coco_train2017_000000352257.jpg",
+                  "assets/photos/skimage_astronaut.png", "assets/photos/matplotlib_grace_hopper.jpg"]
 
 
 def build_parser():
