@@ -10,12 +10,13 @@ masks and crops; 0 = none, every step at full size). Prints the peak resident me
 
   python benchmarks/bench_big_photo_memory.py [--width 6000] [--height 4000] [--max-size 0 2048]
 """
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
+
+from localstyle.utils.cli import argument_parser
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PHOTO = "coco_train2017_000000360452.jpg"
@@ -63,12 +64,16 @@ def peak_rss_gb(folder, max_size, out):
     return kb / 1024 ** 2
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser():
+    p = argument_parser(__doc__)
     p.add_argument("--width", type=int, default=6000)
     p.add_argument("--height", type=int, default=4000)
     p.add_argument("--max-size", type=int, nargs="+", default=[0, 2048], help="STYLIZE.MAX_SIZE values to run")
-    args = p.parse_args()
+    return p
+
+
+def main():
+    args = build_parser().parse_args()
     with tempfile.TemporaryDirectory() as folder:
         n = make_big_photo(folder, args.width, args.height)
         print(f"{args.width}x{args.height} photo, {n} person annotations")

@@ -101,11 +101,15 @@ def mean_differences(names, a, b):
                          - read_image(os.path.join(b, f"{s}.png")).astype(np.float32)).mean()) for s in stems]
 
 
-def main():
+def build_parser():
     p = argument_parser(__doc__)
     p.add_argument("--num-images", type=int, default=24)
     p.add_argument("--repeats", type=int, default=2)
-    args = p.parse_args()
+    return p
+
+
+def main():
+    args = build_parser().parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         inputs = os.path.join(tmp, "in")
         os.makedirs(inputs)

@@ -153,8 +153,10 @@ def test_without_a_model_config_one_line_says_to_pass_it(photo_dir, tmp_path, ca
     argv = ["--config-file", "configs/stylize/arbitrary_starry_night.yaml", "--input", str(photo_dir),
             "--output", str(tmp_path / "out"), "MASKS.SOURCE", "predictor", "MODEL.WEIGHTS",
             str(run / "model_final.pth")]
-    assert stylize_net.main(argv) != 0
+    with pytest.raises(SystemExit) as e:
+        stylize_net.main(argv)
     err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 2
     assert len(err) == 1 and "--model-config" in err[0] and "Traceback" not in err[0]
 
 

@@ -15,11 +15,15 @@ from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import cli_errors
 
 
-@cli_errors
-def main(argv=None):
+def build_parser():
     parser = argument_parser(__doc__)
     parser.add_argument("--clear", action="store_true", help="remove every cached exported predictor")
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_errors
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     from localstyle.export.cache import cache_cap_bytes, cache_entries, cache_root
 
     entries = cache_entries()

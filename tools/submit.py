@@ -20,10 +20,8 @@ from localstyle.utils.cli import argument_parser
 from localstyle.utils.errors import LocalstyleError, cli_errors
 
 
-def parse_args(argv=None):
-    """``(args, command)``: the submission flags, and the train_net.py / stylize_net.py command after ``--``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    split = argv.index("--") if "--" in argv else len(argv)
+def build_parser():
+    """The submission flags (the command after ``--`` is split off by :func:`parse_args`)."""
     p = argument_parser(__doc__)
     p.add_argument("--cluster", choices=("slurm", "local"), default="slurm",
                    help="slurm, or local (this machine, through submitit's local executor: tests, CI)")
@@ -41,7 +39,14 @@ def parse_args(argv=None):
     p.add_argument("--name", default="localstyle", help="job name")
     p.add_argument("--wait", action="store_true", help="wait for the job and exit with its status (--cluster local "
                                                       "always waits)")
-    return p.parse_args(argv[:split]), argv[split + 1:]
+    return p
+
+
+def parse_args(argv=None):
+    """``(args, command)``: the submission flags, and the train_net.py / stylize_net.py command after ``--``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    split = argv.index("--") if "--" in argv else len(argv)
+    return build_parser().parse_args(argv[:split]), argv[split + 1:]
 
 
 def slurm_options(pairs):
