@@ -11,8 +11,9 @@ process group, models) is paid once per job and is printed separately, end to en
 compared (mean |difference| per image, in 0..255). As a control, two independent one-process runs on the two halves
 of the photos, side by side, show what a second process could gain on the machine at that moment.
 
-A "1 thread" process still decodes ahead and writes in background threads (OpenCV's own threads too): about 1.4
-cores while it stylizes. Two of them need about 3 free cores; on a 2-core machine the ratio cannot reach 2. Ends with
+A "1 thread" process still decodes ahead and writes in background threads (OpenCV's own threads too): left alone it
+would use about 1.4 cores, so each side runs on as many cores as it has stylizing processes (CPU affinity: 1 core
+for the one-process run, 2 for the two-process run, one each for the control's two runs). Needs 2 cores. Ends with
 ``result: stylize_scale_2proc ratio=<2-process images/s / 1-process images/s> target>=1.7``.
 
   python benchmarks/bench_scale.py [--num-images 24] [--repeats 2]
@@ -49,15 +50,18 @@ def copy_photos(folder, num_images):
     return names
 
 
-def start(inputs, out, processes):
-    """A fresh stylize_net.py process (1 thread per stylizing process)."""
+def start(inputs, out, processes, first_core=0):
+    """A fresh stylize_net.py process (1 thread per stylizing process) on ``processes`` cores of its own, from
+    ``first_core``: each stylizing process gets one core's worth of CPU, decode-ahead and writer threads included."""
+    cores = set(sorted(os.sched_getaffinity(0))[first_core:first_core + processes])
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, os.path.join(ROOT, "stylize_net.py"), "--config-file", CONFIG, "--input", inputs,
            "--output", out, "--num-gpus", str(processes), "MODEL.DEVICE", "cpu",
            "DATASETS.REGISTER_COCO", repr([["bench_scale", PERSON_JSON, os.path.join(COCO, "train2017")]]),
            "MASKS.DATASET", "bench_scale"]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            preexec_fn=lambda: os.sched_setaffinity(0, cores))
 
 
 def finish(proc):
@@ -89,7 +93,7 @@ def run(inputs, out, processes):
 
 def control(halves, tmp):
     """images/s of two independent one-process runs side by side, one per half of the photos."""
-    procs = [start(h, os.path.join(tmp, f"half{k}"), 1) for k, h in enumerate(halves)]
+    procs = [start(h, os.path.join(tmp, f"half{k}"), 1, first_core=k) for k, h in enumerate(halves)]
     results = [runner_rate(finish(p)) for p in procs]
     return sum(d for d, _ in results) / max(s for _, s in results)
 
