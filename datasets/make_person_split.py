@@ -39,16 +39,13 @@ def subset(coco, folder, exclude_ids):
 
 def person_share(coco):
     """Share of all pixels of ``coco``'s images covered by (non-crowd) person annotations."""
-    from pycocotools import mask as mask_util
+    from localstyle.data.annotations import segmentation_to_mask
 
     sizes = {im["id"]: (im["height"], im["width"]) for im in coco["images"]}
     covered = {i: np.zeros(hw, bool) for i, hw in sizes.items()}
     for a in coco["annotations"]:
         if a["category_id"] == 1 and not a["iscrowd"]:
-            h, w = sizes[a["image_id"]]
-            seg = a["segmentation"]
-            rle = mask_util.merge(mask_util.frPyObjects(seg, h, w)) if isinstance(seg, list) else seg
-            covered[a["image_id"]] |= mask_util.decode(rle).astype(bool)
+            covered[a["image_id"]] |= segmentation_to_mask(a["segmentation"], *sizes[a["image_id"]]).astype(bool)
     return sum(int(m.sum()) for m in covered.values()) / sum(h * w for h, w in sizes.values())
 
 

@@ -167,6 +167,6 @@ class SemanticSegmentor(nn.Module):
             out_size = (inp.get("height", h), inp.get("width", w))
             x = x[None, :, :h, :w]
             if (h, w) != out_size:
-                x = F.interpolate(x, size=out_size, mode="bilinear", align_corners=False)
+                x = upsample(x, out_size)
             outputs.append({"sem_seg": torch.softmax(x[0].float(), dim=0)})
         return outputs

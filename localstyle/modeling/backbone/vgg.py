@@ -6,8 +6,8 @@ VGG19, torchvision's, or a local file), so they are neither trained nor saved: c
 from torch import nn
 
 from localstyle.modeling.backbone.build import BACKBONE_REGISTRY
-from localstyle.style.vgg_layers import CONVENTIONS, layer_names
-from localstyle.style.weights import load_vgg_weights
+from localstyle.style.vgg import load_vgg_features
+from localstyle.style.vgg_layers import _WIDTHS, CONVENTIONS
 from localstyle.utils.errors import LocalstyleError
 
 
@@ -27,33 +27,21 @@ def _check_normalization(cfg, convention):
 
 
 class VGGBackbone(nn.Module):
-    """Frozen VGG convolutions; ``forward(x)`` -> ``{layer: N x C x h x w}`` for each ReLU output of MODEL.VGG.LAYERS
-    (e.g. relu4_4 at stride 8, relu5_4 at stride 16). ``x`` is already normalized by the model."""
+    """Frozen VGG convolutions (a loaded :class:`~localstyle.style.vgg.VGGFeatures`, cut after the deepest wanted
+    layer); ``forward(x)`` -> ``{layer: N x C x h x w}`` for each ReLU output in ``layers`` (e.g. relu4_4 at
+    stride 8, relu5_4 at stride 16). ``x`` is already normalized by the model."""
 
-    def __init__(self, arch, state, layers):
+    def __init__(self, vgg, layers):
         super().__init__()
-        names = layer_names(arch)
-        unknown = [n for n in layers if n not in names or not n.startswith("relu")]
+        unknown = [n for n in layers if n not in vgg.index or not n.startswith("relu")]
         if not layers or unknown:
             raise LocalstyleError(f"MODEL.VGG.LAYERS: {unknown or 'none'} (use ReLU outputs such as relu4_4, "
-                                  f"relu5_4 of {arch})")
+                                  f"relu5_4 of {vgg.arch})")
         self.layers = list(layers)
-        last = max(names.index(n) for n in self.layers)
-        modules, in_ch, self.index = [], 3, {}
-        for i, name in enumerate(names[:last + 1]):
-            if name.startswith("conv"):
-                out_ch = 64 * 2 ** min(int(name[4]) - 1, 3)
-                modules.append(nn.Conv2d(in_ch, out_ch, 3, padding=1))
-                in_ch = out_ch
-            else:
-                modules.append(nn.ReLU() if name.startswith("relu") else nn.MaxPool2d(2, 2))
-            self.index[name] = i
-        self.features = nn.Sequential(*modules)
-        missing, _ = self.features.load_state_dict(state, strict=False)
-        if missing:
-            raise LocalstyleError(f"MODEL.VGG.WEIGHTS: not a {arch} features state dict (missing {missing[:4]})")
+        self.wanted = {vgg.index[n]: n for n in self.layers}
+        self.features = nn.Sequential(*list(vgg.features)[:max(self.wanted) + 1])
         self.requires_grad_(False)
-        self.strides = {n: 2 ** sum(p.startswith("pool") for p in names[:names.index(n)]) for n in self.layers}
+        self.strides = {n: 2 ** sum(p.startswith("pool") for p in vgg.names[:vgg.index[n]]) for n in self.layers}
         self.size_divisibility = max(self.strides.values())
         # The VGG weights are rebuilt from their package on every build: checkpoints leave them out.
         self._register_state_dict_hook(_drop_vgg_weights)
@@ -61,7 +49,7 @@ class VGGBackbone(nn.Module):
 
     def output_shape(self):
         """``{layer: (channels, stride)}``."""
-        return {n: (64 * 2 ** min(int(n[4]) - 1, 3), self.strides[n]) for n in self.layers}
+        return {n: (_WIDTHS[int(n[4]) - 1], self.strides[n]) for n in self.layers}
 
     def _keep_vgg_weights(self, state_dict, prefix, *args):
         """Loading a checkpoint (which has no VGG weights) keeps the package's."""
@@ -69,12 +57,13 @@ class VGGBackbone(nn.Module):
             state_dict.setdefault(prefix + "features." + key, value)
 
     def forward(self, x):
-        wanted, out = {self.index[n]: n for n in self.layers}, {}
+        out = {}
         for i, module in enumerate(self.features):
             x = module(x)
-            if i in wanted:
-                out[wanted[i]] = x
+            if i in self.wanted:
+                out[self.wanted[i]] = x
         return out
+
 
 def _drop_vgg_weights(module, state_dict, prefix, local_metadata):
     for key in [k for k in state_dict if k.startswith(prefix + "features.")]:
@@ -86,6 +75,6 @@ def _drop_vgg_weights(module, state_dict, prefix, local_metadata):
 def build_vgg_backbone(cfg):
     """:class:`VGGBackbone` of MODEL.VGG (ARCH, WEIGHTS, LAYERS), its input normalization checked."""
     v = cfg.MODEL.VGG
-    state, convention = load_vgg_weights(v.ARCH, v.WEIGHTS)
-    _check_normalization(cfg, convention)
-    return VGGBackbone(v.ARCH, state, list(v.LAYERS))
+    vgg = load_vgg_features(v.ARCH, v.WEIGHTS, "max", key="MODEL.VGG.WEIGHTS")
+    _check_normalization(cfg, vgg.convention)
+    return VGGBackbone(vgg, list(v.LAYERS))
