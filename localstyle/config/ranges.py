@@ -7,6 +7,7 @@ weight); here it is one line naming the key, the value and the range.
 from dataclasses import dataclass
 from typing import Optional
 
+from localstyle.config.keys import lookup
 from localstyle.utils.errors import LocalstyleError
 
 
@@ -52,8 +53,6 @@ RANGES = tuple(Range(key, low, high) for (low, high), keys in _TABLE.items() for
 def check_ranges(cfg, source="config"):
     """One-line :class:`LocalstyleError` naming the first key of :data:`RANGES` whose value is out of range."""
     for r in RANGES:
-        node = cfg
-        for part in r.key.split("."):
-            node = node[part]
+        node = lookup(cfg, r.key)
         if not r.holds(node):
             raise LocalstyleError(f"{source}: {r.key} is {node!r}; it must be {r}")

@@ -7,6 +7,7 @@ code or listed here.
 """
 from dataclasses import dataclass
 
+from localstyle.config.keys import lookup
 from localstyle.utils.errors import LocalstyleError
 
 
@@ -68,21 +69,15 @@ def _plain(value):
     return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
-def _lookup(node, full_key):
-    for part in full_key.split("."):
-        node = node[part]
-    return node
-
-
 def check_unsupported(cfg, source="config"):
     """Raise :class:`LocalstyleError` naming the first key under :data:`UNSUPPORTED` that differs from its default."""
     from localstyle.config.defaults import _C
 
     for entry in UNSUPPORTED:
-        value, default = _lookup(cfg, entry.key), _lookup(_C, entry.key)
+        value, default = lookup(cfg, entry.key), lookup(_C, entry.key)
         pairs = iter_leaves(value, entry.key + ".") if isinstance(value, dict) else [(entry.key, value)]
         for key, v in pairs:
-            d = _lookup(_C, key) if isinstance(default, dict) else default
+            d = lookup(_C, key) if isinstance(default, dict) else default
             if _plain(v) != _plain(d):
                 raise LocalstyleError(f"{source}: config key {key} = {v!r} is not supported: {entry.reason} "
                                       f"(leave it at its default {d!r})")

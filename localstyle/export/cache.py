@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from localstyle.config.keys import pop_keys
 from localstyle.export.exporter import EXPORT_FILES, ONNX_OPSET, build_inference_model, export_predictor
 from localstyle.export.int8 import calibration_files
 from localstyle.utils.digests import file_sha256
@@ -44,12 +45,7 @@ def export_key(cfg, fmt, precision, weights_sha256, extra=""):
     ``extra``: anything else the file depends on (e.g. the calibration images of an int8 model)."""
     kept = {k: v for k, v in cfg.items() if k in ("MODEL", "INPUT")}
     kept = json.loads(json.dumps(kept, default=list))  # CfgNode -> plain dicts
-    for dotted in RUN_TIME_KEYS:
-        *parents, leaf = dotted.split(".")
-        node = kept
-        for p in parents:
-            node = node[p]
-        node.pop(leaf, None)
+    pop_keys(kept, RUN_TIME_KEYS)
     text = json.dumps([weights_sha256, fmt, precision, kept, torch.__version__, ONNX_OPSET, extra], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

@@ -19,6 +19,7 @@ import urllib.parse
 import numpy as np
 import torch
 
+from localstyle.config.keys import pop_keys
 from localstyle.utils.device import resolve_device
 from localstyle.utils.errors import LocalstyleError
 from localstyle.utils.file_io import atomic_open, atomic_torch_save, cache_dir
@@ -354,13 +355,7 @@ def detectron2_config(cfg):
     """A copy of ``cfg`` with only detectron2's keys (localstyle-only sections removed)."""
     out = cfg.clone()
     out.defrost()
-    for key in LOCALSTYLE_ONLY_KEYS:
-        *parents, leaf = key.split(".")
-        node = out
-        for p in parents:
-            node = node[p]
-        node.pop(leaf, None)
-    return out
+    return pop_keys(out, LOCALSTYLE_ONLY_KEYS)
 
 
 def export_detectron2(model, cfg, output_dir, name="model_final"):

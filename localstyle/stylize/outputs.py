@@ -11,6 +11,7 @@ import numpy as np
 
 from localstyle.compose import (blend, comparison_strip, preserve_color, quantize_alpha, segmentation_overlay,
                                 union_alpha)
+from localstyle.config.keys import lookup
 from localstyle.utils.digests import FileDigests
 from localstyle.utils.file_io import atomic_write_json
 from localstyle.utils.image_io import resize_image, write_image
@@ -39,7 +40,7 @@ def settings_of(cfg, digests=None):
     for section in SETTINGS_SECTIONS:
         out.update(_flatten(cfg[section], f"{section}."))
     for key in SETTINGS_KEYS:
-        out[key] = _value(cfg, key)
+        out[key] = lookup(cfg, key)
     if cfg.MASKS.SOURCE != "annotations":
         model = {k: v for s in MODEL_SECTIONS for k, v in _flatten(cfg[s], f"{s}.") if k not in MODEL_KEYS_IGNORED}
         model["TEST.DETECTIONS_PER_IMAGE"] = cfg.TEST.DETECTIONS_PER_IMAGE
@@ -48,16 +49,9 @@ def settings_of(cfg, digests=None):
     styles = [cfg.STYLE.IMAGE, *cfg.STYLE.PER_INSTANCE,
               *(e[1] for e in cfg.STYLE.PER_CLASS if isinstance(e, (list, tuple)) and len(e) == 2)]
     datasets = [e[1] for e in cfg.DATASETS.REGISTER_COCO if isinstance(e, (list, tuple)) and len(e) == 3]
-    paths = dict.fromkeys([*styles, *(_value(cfg, k) for k in FILE_KEYS), *datasets])
+    paths = dict.fromkeys([*styles, *(lookup(cfg, k) for k in FILE_KEYS), *datasets])
     out["files"] = {p: digests(p) for p in paths if isinstance(p, str) and p and os.path.isfile(p)}
     return json.loads(json.dumps(out))
-
-
-def _value(cfg, key):
-    node = cfg
-    for part in key.split("."):
-        node = node[part]
-    return node
 
 
 def _flatten(node, prefix):
