@@ -74,10 +74,12 @@ def split_work(args, cfg, run, runner, photos, readers, world_size, rank):
     from localstyle.stylize.outputs import Manifest
     from localstyle.stylize.shard import image_pixels, shard
     from localstyle.video.runner import clip_is_complete
+    from localstyle.video.writer import choose_codec
 
     todo, skipped, duplicates = runner.select(photos, report=False) if runner else ([], 0, [])
     manifest = run.manifest or Manifest(args.output)
-    complete = {r.info.stem for r in readers if clip_is_complete(cfg, args.output, r.info, manifest)[0]}
+    codec = choose_codec(cfg.VIDEO.CODEC) if readers else None  # once: its fallback warns
+    complete = {r.info.stem for r in readers if clip_is_complete(cfg, args.output, r.info, manifest, codec)[0]}
     clips = [r for r in readers if args.overwrite or r.info.stem not in complete]
     keys = todo + [r.info.source for r in clips]
     costs = [image_pixels(p) for p in todo] + [r.info.width * r.info.height * (r.info.num_frames or 1) for r in clips]
